@@ -1,0 +1,210 @@
+"""`alrun`: compose the config with Hydra, build the parts by name, consume the loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from alrun.config import check, register_schema, to_dict
+from alrun.data import Splits, load_splits
+from alrun.errors import AlrunError
+from alrun.loop import RoundResult, active_learning
+from alrun.models import MODELS, ModelContext
+from alrun.oracle import ORACLES
+from alrun.progress import progress_bar
+from alrun.selection import select_best
+from alrun.strategies import STRATEGIES, Predictions
+from alrun.tasks import TASKS
+from alrun.tracking import LOGGERS, aulc, plot_learning_curve, write_atomic
+
+log = logging.getLogger("alrun")
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def _params(node: DictConfig, drop: tuple[str, ...] = ("name",)) -> dict[str, Any]:
+    return {k: v for k, v in to_dict(node).items() if k not in drop}
+
+
+def build_parts(cfg: DictConfig) -> dict[str, Any]:
+    """Everything selected by name, checked before any data is read or model trained."""
+    check(cfg)
+    TASKS.check_params(cfg.task.name, _params(cfg.task), "task")
+    STRATEGIES.check_params(
+        cfg.strategy.name, _params(cfg.strategy, ("name", "tasks")), "strategy", positional=2
+    )
+    for key, spec in cfg.models.items():
+        MODELS.check_params(spec.name, _params(spec), f"models.{key}", positional=1)
+    ORACLES.get(cfg.oracle.name)
+    LOGGERS.check_params(cfg.logger.name, _params(cfg.logger, ("name", "group")), "logger")
+    return {
+        "task": TASKS.get(cfg.task.name)(**_params(cfg.task)),
+        "strategy": partial(
+            STRATEGIES.get(cfg.strategy.name), **_params(cfg.strategy, ("name", "tasks"))
+        ),
+        "candidates": {key: to_dict(spec) for key, spec in cfg.models.items()},
+    }
+
+
+def _run_identity(cfg: DictConfig) -> tuple[Path, str | None, str]:
+    hc = HydraConfig.get()
+    group = cfg.logger.get("group")
+    if group is None and hc.mode == RunMode.MULTIRUN:
+        sweep = Path(hc.sweep.dir)
+        group = f"{sweep.parent.name}_{sweep.name}"  # one W&B group per sweep
+    return Path(hc.runtime.output_dir), group, hc.job.override_dirname or "default"
+
+
+def _round_row(res: RoundResult, splits: Splits, task: Any) -> dict[str, Any]:
+    sel = res.selection
+    return {
+        "round": res.round,
+        "labeled": len(res.labeled),
+        "cost": task.cost(splits.pool, res.labeled),
+        "validation": sel.scores,
+        "validation_method": sel.validation,
+        "chosen": sel.chosen,
+        "test": res.test,
+        "seconds": {**res.seconds, "candidates": sel.seconds},
+        "queried": len(res.queried),
+    }
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    parts = build_parts(cfg)
+    task = parts["task"]
+    splits = load_splits(cfg, cfg.dataset, cfg.seed)
+    pool, test = splits.pool, splits.test
+    oracle = ORACLES.get(cfg.oracle.name)(pool)
+    run_dir, group, name = _run_identity(cfg)
+    tags = [
+        f"dataset:{cfg.dataset.name}",
+        f"task:{cfg.task.name}",
+        f"strategy:{cfg.strategy.name}",
+        *[f"model:{m}" for m in cfg.models],
+        *cfg.tags,
+    ]
+    logger = LOGGERS.get(cfg.logger.name)(
+        run_dir=run_dir,
+        group=group,
+        name=name,
+        tags=tags,
+        config=to_dict(cfg),
+        **_params(cfg.logger, ("name", "group")),
+    )
+    base_ctx = ModelContext(
+        n_classes=len(pool.label_names),
+        seed=cfg.seed,
+        cache_dir=Path(cfg.cache_dir).expanduser(),
+        corpus=pool.texts + test.texts,
+    )
+
+    def train(labeled: np.ndarray, labels: np.ndarray, r: int):
+        seed = int(np.random.default_rng([cfg.seed, r]).integers(2**31 - 1))
+        ctx = dataclasses.replace(base_ctx, seed=seed)
+        return select_best(
+            task, parts["candidates"], ctx, [pool.texts[i] for i in labeled], labels, cfg.selection
+        )
+
+    def evaluate(model) -> dict[str, Any]:
+        return task.metrics(test.labels, model.predict(test.texts).probs, test.label_names)
+
+    def predict(model, idx: np.ndarray) -> Predictions:
+        with progress_bar(f"scoring {len(idx)} pool items", 1) as bar:
+            preds = model.predict([pool.texts[i] for i in idx])
+            bar(1)
+        return preds
+
+    rows: list[dict[str, Any]] = []
+    labeled_round: list[int] = []
+    metric = task.selection_metric
+    for res in active_learning(
+        n_pool=len(pool),
+        label=oracle.label,
+        train=train,
+        evaluate=evaluate,
+        predict=predict,
+        strategy=parts["strategy"],
+        initial_size=cfg.loop.initial_size,
+        round_size=cfg.loop.round_size,
+        budget=cfg.loop.budget,
+        rng=np.random.default_rng(cfg.seed),
+    ):
+        row = _round_row(res, splits, task)
+        rows.append(row)
+        labeled_round += [res.round] * (len(res.labeled) - len(labeled_round))
+        write_atomic(run_dir / "rounds.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        write_atomic(
+            run_dir / "labeled.jsonl",
+            "".join(
+                json.dumps(
+                    {
+                        "index": int(i),
+                        "id": pool.ids[i],
+                        "label": pool.label_names[int(y)],
+                        "round": rd,
+                    }
+                )
+                + "\n"
+                for i, y, rd in zip(res.labeled, res.labels, labeled_round, strict=True)
+            ),
+        )
+        logger.log_round(row)
+        log.info(
+            "round %d: %d labelled, kept %s (val %s %.3f, %s) -> test accuracy %.4f, "
+            "macro-F1 %.4f [%.1fs]",
+            res.round,
+            row["labeled"],
+            row["chosen"],
+            metric,
+            res.selection.scores[row["chosen"]],
+            row["validation_method"],
+            res.test["accuracy"],
+            res.test["macro_f1"],
+            res.seconds["round"],
+        )
+    plot_learning_curve(
+        rows,
+        run_dir / "learning_curve.png",
+        f"{cfg.dataset.name} · {cfg.strategy.name} · seed {cfg.seed}",
+    )
+    xs = [r["labeled"] for r in rows]
+    summary = {
+        "final/labeled": xs[-1],
+        **{f"final/test_{m}": rows[-1]["test"][m] for m in ("accuracy", "macro_f1")},
+        **{
+            f"aulc/test_{m}": aulc(xs, [r["test"][m] for r in rows])
+            for m in ("accuracy", "macro_f1")
+        },
+        "rounds": len(rows),
+        "seconds": sum(r["seconds"]["round"] for r in rows),
+    }
+    write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    logger.finish(summary, rows)
+    log.info("done: %s", ", ".join(f"{k}={v:.4g}" for k, v in summary.items()))
+    log.info("run folder: %s", run_dir)
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except AlrunError as e:
+        print(f"alrun: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    register_schema()
+    _hydra_main()

@@ -1,0 +1,71 @@
+"""The active-learning loop: a generator of one RoundResult per round (spaCy's pattern).
+
+The caller consumes it and does the logging and saving. Indices refer to the whole pool.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from alrun.errors import AlrunError
+from alrun.selection import Selection
+from alrun.strategies import Predictions, select
+
+
+@dataclass
+class RoundResult:
+    round: int
+    labeled: np.ndarray  # pool indices labelled so far, in acquisition order
+    labels: np.ndarray  # their labels, as the oracle gave them
+    selection: Selection  # every candidate's validation score and the kept model
+    test: dict[str, Any]  # the kept model's test metrics (reporting only)
+    queried: np.ndarray  # pool indices picked for the next round; empty after the last
+    seconds: dict[str, float]
+
+
+def active_learning(
+    *,
+    n_pool: int,
+    label: Callable[[np.ndarray], np.ndarray],
+    train: Callable[[np.ndarray, np.ndarray, int], Selection],
+    evaluate: Callable[[Any], dict[str, Any]],
+    predict: Callable[[Any, np.ndarray], Predictions],
+    strategy: Callable[[Predictions, np.random.Generator], np.ndarray],
+    initial_size: int,
+    round_size: int,
+    budget: int,
+    rng: np.random.Generator,
+) -> Iterator[RoundResult]:
+    if initial_size > n_pool:
+        raise AlrunError(f"loop.initial_size={initial_size} exceeds the pool ({n_pool} items)")
+    labeled = rng.choice(n_pool, size=initial_size, replace=False)
+    labels = label(labeled)
+    for r in range(n_pool):
+        t = {"start": time.perf_counter()}
+        chosen = train(labeled, labels, r)
+        t["train"] = time.perf_counter()
+        test = evaluate(chosen.model)
+        t["test"] = time.perf_counter()
+        unlabeled = np.setdiff1d(np.arange(n_pool), labeled)
+        k = min(round_size, budget - len(labeled), len(unlabeled))
+        queried = np.empty(0, dtype=np.int64)
+        if k > 0:
+            scores = strategy(predict(chosen.model, unlabeled), rng)
+            queried = unlabeled[select(scores, k, rng)]
+        t["query"] = time.perf_counter()
+        seconds = {
+            "train": t["train"] - t["start"],
+            "test": t["test"] - t["train"],
+            "query": t["query"] - t["test"],
+            "round": t["query"] - t["start"],
+        }
+        yield RoundResult(r, labeled, labels, chosen, test, queried, seconds)
+        if k <= 0:
+            return
+        labeled = np.concatenate([labeled, queried])
+        labels = np.concatenate([labels, label(queried)])

@@ -1,0 +1,60 @@
+"""Candidate models behind one small protocol, built by name from `conf/model/<name>.yaml`."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from alrun.registry import Registry
+from alrun.strategies import Predictions
+
+
+@dataclass
+class ModelContext:
+    """What every candidate may need besides its hyper-parameters."""
+
+    n_classes: int
+    seed: int
+    cache_dir: Path
+    corpus: Sequence[str] = ()  # every text of the run (pool + test), embedded once if needed
+
+    @cached_property
+    def corpus_fingerprint(self) -> str:
+        """Identifies the ordered corpus, for on-disk caches of anything computed from it."""
+        h = hashlib.sha256()
+        for t in self.corpus:
+            h.update(t.encode("utf-8"))
+            h.update(b"\0")
+        return h.hexdigest()
+
+
+class Model(Protocol):
+    def fit(self, texts: Sequence[str], labels: np.ndarray) -> None: ...
+
+    def predict(self, texts: Sequence[str]) -> Predictions: ...
+
+
+MODELS: Registry = Registry("model", "models.<key>.name (conf/model/)")
+
+
+def build_model(ctx: ModelContext, spec: dict[str, Any]) -> Model:
+    """A fresh, untrained model from its config block (`name` + hyper-parameters)."""
+    params = {k: v for k, v in spec.items() if k != "name"}
+    return MODELS.get(spec["name"])(ctx, **params)
+
+
+def expand_probs(probs: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Columns for the classes a model saw -> all n_classes columns (unseen classes get 0)."""
+    out = np.zeros((probs.shape[0], n_classes), dtype=np.float64)
+    out[:, classes] = probs
+    return out
+
+
+# Registration happens on import; heavy libraries (torch, transformers) load lazily inside.
+from alrun.models import embeddings, finetune, linear  # noqa: E402, F401

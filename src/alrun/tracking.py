@@ -1,0 +1,260 @@
+"""Where results go: the run folder (JSONL + plot) and Weights & Biases (offline by default)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import struct
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alrun.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write then rename, so a kill never leaves half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def aulc(xs: Iterable[float], ys: Iterable[float]) -> float:
+    """Area under the learning curve, normalised by the x range (so it reads like the metric)."""
+    x, y = np.asarray(list(xs), float), np.asarray(list(ys), float)
+    if len(x) < 2 or x[-1] == x[0]:
+        return float(y[-1]) if len(y) else float("nan")
+    return float(np.trapezoid(y, x) / (x[-1] - x[0]))
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "/"))
+        else:
+            out[key] = v
+    return out
+
+
+def plot_learning_curve(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = [r["labeled"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for metric in ("accuracy", "macro_f1"):
+        ax.plot(x, [r["test"][metric] for r in rows], marker="", label=f"test {metric}")
+    for name in dict.fromkeys(r["chosen"] for r in rows):  # which candidate won each round
+        kept = [r for r in rows if r["chosen"] == name]
+        xs, ys = [r["labeled"] for r in kept], [r["test"]["accuracy"] for r in kept]
+        ax.scatter(xs, ys, s=18, zorder=3, label=f"kept: {name}")
+    ax.set_xlabel("labelled documents")
+    ax.set_ylabel("test score")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- experiment loggers
+
+
+class NoLogger:
+    """`logger=none`: the run folder only."""
+
+    def log_round(self, row: dict[str, Any]) -> None:
+        pass
+
+    def finish(self, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        pass
+
+
+class WandbLogger:
+    """One W&B run per job; per-round metrics stepped by the labelled count; `finish()` always.
+
+    Any W&B failure (unwritable folder, no network online) warns once and the run goes on
+    with its local files.
+    """
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        entity: str | None,
+        mode: str,
+        run_dir: Path,
+        group: str | None,
+        name: str,
+        tags: list[str],
+        config: dict[str, Any],
+    ) -> None:
+        self.run = None
+        try:
+            import wandb
+
+            self.run = wandb.init(
+                project=project,
+                entity=entity,
+                mode=mode,
+                dir=str(run_dir),
+                group=group,
+                name=name,
+                tags=tags,
+                config=config,
+                job_type="active-learning",
+                reinit="create_new",
+                settings=wandb.Settings(
+                    console="off",
+                    silent=True,
+                    x_disable_stats=True,
+                    disable_git=True,
+                    save_code=False,
+                ),
+            )
+            self.run.define_metric("labeled")
+            self.run.define_metric("*", step_metric="labeled")
+        except Exception as e:  # W&B must never cost the experiment
+            self._fail("init", e)
+
+    def _fail(self, what: str, e: Exception) -> None:
+        if self.run is not None:
+            with contextlib.suppress(Exception):
+                self.run.finish(exit_code=1)
+        log.warning("W&B %s failed (%s); continuing with local files only", what, e)
+        self.run = None
+
+    def log_round(self, row: dict[str, Any]) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.log({k: v for k, v in flatten(row).items() if k != "queried"})
+        except Exception as e:
+            self._fail("log", e)
+
+    def finish(self, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        if self.run is None:
+            return
+        try:
+            import wandb
+
+            table = wandb.Table(columns=["round", "labeled", "candidate", "val_score", "kept"])
+            for r in rows:
+                for cand, score in r["validation"].items():
+                    table.add_data(r["round"], r["labeled"], cand, score, cand == r["chosen"])
+            self.run.log({"candidates": table})
+            self.run.summary.update(summary)
+            self.run.finish()
+        except Exception as e:
+            self._fail("finish", e)
+
+
+LOGGERS: Registry = Registry("logger", "logger")
+
+
+@LOGGERS.register
+def wandb(
+    *,
+    run_dir: Path,
+    group: str | None,
+    name: str,
+    tags: list[str],
+    config: dict[str, Any],
+    project: str = "alrun",
+    entity: str | None = None,
+    mode: str = "offline",
+) -> WandbLogger:
+    return WandbLogger(
+        project=project,
+        entity=entity,
+        mode=mode,
+        run_dir=run_dir,
+        group=group,
+        name=name,
+        tags=tags,
+        config=config,
+    )
+
+
+@LOGGERS.register
+def none(**_: Any) -> NoLogger:
+    return NoLogger()
+
+
+# --------------------------------------------------------------------------- reading W&B files
+
+_BLOCK, _HEADER = 32768, 7  # LevelDB log format, as W&B writes its .wandb transaction log
+
+
+def read_wandb_records(path: Path) -> list[Any]:
+    """Every protobuf Record in a `.wandb` file, read without a server or network.
+
+    W&B offers no offline reader, so offline runs (before `wandb sync`) are read here from
+    their LevelDB-style log: 32 KiB blocks of [crc32c:4][length:2][type:1][payload] chunks.
+    """
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data = path.read_bytes()
+    if data[:4] != b":W&B":
+        raise ValueError(f"{path} is not a W&B transaction log")
+    pos, chunks, records = _HEADER, b"", []
+    while pos + _HEADER <= len(data):
+        left = _BLOCK - pos % _BLOCK
+        if left < _HEADER:  # block trailer padding
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + _HEADER])
+        payload = data[pos + _HEADER : pos + _HEADER + length]
+        pos += _HEADER + length
+        if kind == 0:  # zero padding / preallocated tail
+            continue
+        chunks = payload if kind in (1, 2) else chunks + payload
+        if kind in (1, 4):  # FULL or LAST: a record is complete
+            rec = pb.Record()
+            rec.ParseFromString(chunks)
+            records.append(rec)
+            chunks = b""
+    return records
+
+
+def wandb_offline_runs(root: Path) -> list[Path]:
+    return sorted(Path(root).rglob("run-*.wandb"))
+
+
+def read_wandb_run(path: Path) -> dict[str, Any]:
+    """History rows, summary, config and group/tags of one offline run file."""
+    out: dict[str, Any] = {"history": [], "summary": {}, "config": {}, "group": None, "tags": []}
+    for rec in read_wandb_records(path):
+        kind = rec.WhichOneof("record_type")
+        if kind == "history":
+            out["history"].append(
+                {
+                    "/".join(i.nested_key) or i.key: json.loads(i.value_json)
+                    for i in rec.history.item
+                }
+            )
+        elif kind == "summary":
+            for i in rec.summary.update:
+                out["summary"]["/".join(i.nested_key) or i.key] = json.loads(i.value_json)
+        elif kind == "run":
+            out["group"] = rec.run.run_group
+            out["tags"] = list(rec.run.tags)
+            for i in rec.run.config.update:
+                out["config"][i.key] = json.loads(i.value_json)
+        elif kind == "config":
+            for i in rec.config.update:
+                out["config"][i.key] = json.loads(i.value_json)
+    return out

@@ -1,0 +1,77 @@
+"""Every option of every group, and every preset, composes and builds its parts (no training)."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from alrun.cli import CONF_DIR, build_parts
+from alrun.config import register_schema
+from alrun.errors import AlrunError
+from alrun.models import MODELS
+from alrun.oracle import ORACLES
+from alrun.strategies import STRATEGIES
+from alrun.tasks import TASKS
+from alrun.tracking import LOGGERS
+
+register_schema()
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def make(*overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def test_option_files_equal_registry_names():
+    assert options("model") == MODELS.names()
+    assert options("strategy") == STRATEGIES.names()
+    assert options("task") == TASKS.names()
+    assert options("oracle") == ORACLES.names()
+    assert options("logger") == LOGGERS.names()
+
+
+@pytest.mark.parametrize(
+    "group", ["dataset", "task", "candidates", "strategy", "oracle", "logger", "experiment"]
+)
+def test_every_option_composes_and_builds(group):
+    for option in options(group):
+        cfg = make(f"{group}={option}")
+        parts = build_parts(cfg)
+        assert parts["candidates"], (group, option)
+        if group not in ("experiment", "candidates"):
+            assert cfg[group].name == option  # name: equals the file name
+
+
+def test_ad_hoc_candidate_list_and_model_override():
+    cfg = make(
+        "candidates=[tfidf_logreg,minilm_embed_centroid]", "models.tfidf_logreg.max_features=123"
+    )
+    assert list(cfg.models) == ["tfidf_logreg", "minilm_embed_centroid"]
+    assert build_parts(cfg)["candidates"]["tfidf_logreg"]["max_features"] == 123
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["loop.round_size=0"], "loop.round_size=0 must be at least 1"),
+        (["loop.budget=5"], "loop.budget=5 is below loop.initial_size=10"),
+        (["models.tfidf_logreg.name=bert_huge"], "unknown model 'bert_huge'"),
+        (["+models.tfidf_logreg.max_featurs=3"], "models.tfidf_logreg.max_featurs"),
+        (["+strategy.reduction=max"], "strategy.reduction"),
+        (["strategy.tasks=[ner]"], "supports tasks ['ner'], not 'multiclass'"),
+    ],
+)
+def test_bad_config_fails_before_any_data_or_training(overrides, message):
+    with pytest.raises(AlrunError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        build_parts(make(*overrides))
+
+
+def test_typo_in_top_level_key_fails_at_compose():
+    with pytest.raises(Exception, match="round_sizee"):
+        make("loop.round_sizee=3")

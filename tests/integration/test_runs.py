@@ -1,0 +1,150 @@
+"""Real `alrun` runs on a slice of BBC News: files, W&B offline runs, sweeps, reproducibility."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alrun.tracking import read_wandb_run, wandb_offline_runs
+
+ROOT = Path(__file__).resolve().parents[2]
+ALRUN = [sys.executable, "-c", "from alrun.cli import main; main()"]
+
+pytestmark = pytest.mark.slow
+
+
+def alrun(*args: str, data: Path, cache: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "ALRUN_DATA_DIR": str(data),
+        "ALRUN_CACHE_DIR": str(cache),
+        "HF_HUB_OFFLINE": "1",
+        "WANDB_SILENT": "true",
+    }
+    proc = subprocess.run(
+        [*ALRUN, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"alrun failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_two_real_rounds_write_files_and_wandb_history(tmp_path, bbc_slice, cache_dir):
+    run = tmp_path / "run"
+    alrun("loop.budget=20", f"hydra.run.dir={run}", data=bbc_slice, cache=cache_dir)
+    rounds = jsonl(run / "rounds.jsonl")
+    assert [r["labeled"] for r in rounds] == [10, 20]
+    for r in rounds:
+        assert set(r["validation"]) == {
+            "tfidf_logreg",
+            "minilm_embed_logreg",
+            "minilm_embed_centroid",
+        }
+        assert r["chosen"] == max(r["validation"], key=r["validation"].get)
+        assert 0.2 < r["test"]["accuracy"] <= 1.0
+        assert set(r["test"]["per_class"]) == {
+            "business",
+            "entertainment",
+            "politics",
+            "sport",
+            "tech",
+        }
+        assert r["cost"]["documents"] == r["labeled"] and r["cost"]["tokens"] > 0
+        assert r["seconds"]["train"] > 0
+    labeled = jsonl(run / "labeled.jsonl")
+    assert [x["round"] for x in labeled] == [0] * 10 + [1] * 10
+    assert len({x["index"] for x in labeled}) == 20  # no document labelled twice
+    assert (run / "learning_curve.png").stat().st_size > 10_000
+    assert (run / ".hydra" / "config.yaml").exists()
+
+    [wandb_file] = wandb_offline_runs(run / "wandb")
+    w = read_wandb_run(wandb_file)
+    history = [h for h in w["history"] if "labeled" in h and "test/accuracy" in h]
+    assert [h["labeled"] for h in history] == [10, 20]
+    assert [h["test/accuracy"] for h in history] == [r["test"]["accuracy"] for r in rounds]
+    assert w["summary"]["final/test_accuracy"] == rounds[-1]["test"]["accuracy"]
+    assert "strategy:margin" in w["tags"] and w["config"]["loop"]["budget"] == 20
+
+
+def test_same_command_twice_is_identical(tmp_path, bbc_slice, cache_dir):
+    args = ("loop.budget=30", "strategy=entropy", "logger=none")
+    alrun(*args, f"hydra.run.dir={tmp_path / 'a'}", data=bbc_slice, cache=cache_dir)
+    alrun(*args, f"hydra.run.dir={tmp_path / 'b'}", data=bbc_slice, cache=cache_dir)
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert (a / "labeled.jsonl").read_text() == (b / "labeled.jsonl").read_text()
+    assert [r["test"] for r in jsonl(a / "rounds.jsonl")] == [
+        r["test"] for r in jsonl(b / "rounds.jsonl")
+    ]
+    alrun(*args, "seed=1", f"hydra.run.dir={tmp_path / 'c'}", data=bbc_slice, cache=cache_dir)
+    assert (a / "labeled.jsonl").read_text() != (tmp_path / "c" / "labeled.jsonl").read_text()
+
+
+def test_multirun_sweep_gives_one_wandb_run_per_job_in_one_group(tmp_path, bbc_slice, cache_dir):
+    sweep = tmp_path / "sweep"
+    alrun(
+        "-m",
+        "strategy=random,margin",
+        "seed=0,1",
+        "loop.budget=30",
+        f"hydra.sweep.dir={sweep}",
+        data=bbc_slice,
+        cache=cache_dir,
+    )
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
+    assert len(jobs) == 4
+    groups, labelled = set(), []
+    for job in jobs:
+        rounds = jsonl(job / "rounds.jsonl")
+        [wandb_file] = wandb_offline_runs(job / "wandb")
+        w = read_wandb_run(wandb_file)
+        hist = [h for h in w["history"] if "test/accuracy" in h]
+        assert [h["labeled"] for h in hist] == [10, 20, 30]
+        assert [h["test/accuracy"] for h in hist] == [r["test"]["accuracy"] for r in rounds]
+        groups.add(w["group"])
+        labelled.append((job / "labeled.jsonl").read_text())
+    assert len(groups) == 1 and None not in groups and "" not in groups
+    assert len(set(labelled)) == 4  # strategies and seeds really differ
+
+
+def _bad_label_slice(tmp_path: Path, bbc_slice: Path) -> Path:
+    d = tmp_path / "data"
+    (d / "bbc-news").mkdir(parents=True)
+    lines = (bbc_slice / "bbc-news" / "bbc-news.jsonl").read_text().splitlines()
+    row = json.loads(lines[41])
+    row["label"] = "sports"
+    lines[41] = json.dumps(row)
+    (d / "bbc-news" / "bbc-news.jsonl").write_text("\n".join(lines) + "\n")
+    return d
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["data_dir=/nonexistent"], "data file not found: /nonexistent/bbc-news/bbc-news.jsonl"),
+        (["BADLABEL"], "line 42: label 'sports' is not in the label set"),
+        (["strategy=smartest"], "Could not find 'strategy/smartest'"),
+        (["models.tfidf_logreg.name=bert_huge"], "unknown model 'bert_huge'"),
+        (["loop.round_size=0"], "loop.round_size=0 must be at least 1"),
+    ],
+)
+def test_bad_input_stops_before_training_with_one_message(
+    tmp_path, bbc_slice, cache_dir, args, message
+):
+    data = bbc_slice
+    if args == ["BADLABEL"]:
+        data, args = _bad_label_slice(tmp_path, bbc_slice), []
+    run = tmp_path / "run"
+    proc = alrun(*args, f"hydra.run.dir={run}", data=data, cache=cache_dir, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (run / "rounds.jsonl").exists()  # stopped before any round was trained

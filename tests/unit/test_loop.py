@@ -1,0 +1,115 @@
+"""Pool invariants of the loop, with a real (cheap) candidate on a small synthetic corpus."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from alrun.errors import AlrunError
+from alrun.loop import active_learning
+from alrun.models import ModelContext
+from alrun.selection import select_best, validation_splits
+from alrun.strategies import margin, random
+from alrun.tasks import multiclass
+
+WORDS = [
+    ["goal", "match", "team", "score"],
+    ["market", "shares", "profit", "bank"],
+    ["film", "actor", "award", "music"],
+]
+
+
+def corpus(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    texts = [
+        " ".join(rng.choice(WORDS[c], 5))
+        + f" doc{i} "
+        + " ".join(rng.choice([w for ws in WORDS for w in ws], 2))
+        for i, c in enumerate(y)
+    ]
+    return texts, y
+
+
+SEL = OmegaConf.create({"cv_max_size": 30, "cv_folds": 3, "val_fraction": 0.25})
+CANDS = {"tfidf_logreg": {"name": "tfidf_logreg", "Cs": [10], "default_C": 10.0}}
+
+
+def run(n_pool: int, initial: int, round_size: int, budget: int, strategy=margin, seed=0):
+    texts, y = corpus(n_pool)
+    task = multiclass()
+    ctx = ModelContext(n_classes=3, seed=seed, cache_dir=Path("/nonexistent"))
+
+    def train(idx, labels, r):
+        return select_best(task, CANDS, ctx, [texts[i] for i in idx], labels, SEL)
+
+    return list(
+        active_learning(
+            n_pool=n_pool,
+            label=lambda idx: y[idx],
+            train=train,
+            evaluate=lambda m: task.metrics(y, m.predict(texts).probs, None),
+            predict=lambda m, idx: m.predict([texts[i] for i in idx]),
+            strategy=strategy,
+            initial_size=initial,
+            round_size=round_size,
+            budget=budget,
+            rng=np.random.default_rng(seed),
+        )
+    )
+
+
+def test_pool_grows_by_round_size_and_stops_at_budget():
+    results = run(n_pool=60, initial=6, round_size=5, budget=27)
+    sizes = [len(r.labeled) for r in results]
+    assert sizes == [6, 11, 16, 21, 26, 27]  # the last round is cut to the budget
+    for prev, cur in itertools.pairwise(results):
+        assert list(cur.labeled[: len(prev.labeled)]) == list(prev.labeled)  # order kept
+        assert list(cur.labeled[len(prev.labeled) :]) == list(prev.queried)
+    for r in results:
+        assert len(set(r.labeled.tolist())) == len(r.labeled)  # no duplicates
+        assert not set(r.queried.tolist()) & set(r.labeled.tolist())  # disjoint from labelled
+    assert len(results[-1].queried) == 0
+
+
+def test_stops_when_the_pool_runs_out():
+    results = run(n_pool=20, initial=5, round_size=7, budget=1000, strategy=random)
+    assert [len(r.labeled) for r in results] == [5, 12, 19, 20]
+    assert sorted(results[-1].labeled.tolist()) == list(range(20))
+
+
+def test_labels_come_from_the_oracle_in_order():
+    _, y = corpus(40)
+    results = run(n_pool=40, initial=4, round_size=4, budget=12)
+    last = results[-1]
+    assert list(last.labels) == list(y[last.labeled])
+
+
+def test_initial_larger_than_pool_is_an_error():
+    with pytest.raises(AlrunError, match="initial_size=50 exceeds the pool"):
+        run(n_pool=20, initial=50, round_size=5, budget=60)
+
+
+def test_validation_uses_cv_when_small_and_holdout_when_large():
+    y = np.arange(100) % 4
+    folds, how = validation_splits(y[:20], SEL, seed=0)
+    assert how == "3-fold CV" and len(folds) == 3
+    assert sorted(np.concatenate([va for _, va in folds]).tolist()) == list(range(20))
+    folds, how = validation_splits(y, SEL, seed=0)
+    assert how == "25% hold-out" and len(folds) == 1 and len(folds[0][1]) == 25
+
+
+def test_selection_keeps_the_best_validation_score():
+    texts, y = corpus(45)
+    cands = {
+        **CANDS,
+        "weak": {"name": "tfidf_logreg", "Cs": [1e-4], "default_C": 1e-4, "max_features": 1},
+    }
+    ctx = ModelContext(n_classes=3, seed=0, cache_dir=Path("/nonexistent"))
+    sel = select_best(multiclass(), cands, ctx, texts, y, SEL)
+    assert sel.chosen == "tfidf_logreg" and sel.scores["tfidf_logreg"] > sel.scores["weak"]
+    assert sel.model.predict(texts).probs.shape == (45, 3)
