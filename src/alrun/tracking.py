@@ -54,12 +54,12 @@ def plot_learning_curve(rows: list[dict[str, Any]], path: Path, title: str) -> N
 
     x = [r["labeled"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for metric in ("accuracy", "macro_f1"):
-        ax.plot(x, [r["test"][metric] for r in rows], marker="", label=f"test {metric}")
+    for metric, style in (("accuracy", "-"), ("macro_f1", ":")):
+        ax.plot(x, [r["test"][metric] for r in rows], style, color="0.3", label=f"test {metric}")
     for name in dict.fromkeys(r["chosen"] for r in rows):  # which candidate won each round
         kept = [r for r in rows if r["chosen"] == name]
         xs, ys = [r["labeled"] for r in kept], [r["test"]["accuracy"] for r in kept]
-        ax.scatter(xs, ys, s=18, zorder=3, label=f"kept: {name}")
+        ax.scatter(xs, ys, s=22, zorder=3, label=f"kept: {name}")
     ax.set_xlabel("labelled documents")
     ax.set_ylabel("test score")
     ax.set_title(title, fontsize=10)
