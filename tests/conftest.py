@@ -48,3 +48,24 @@ def bbc_slice(tmp_path_factory, bbc_rows) -> Path:
 def cache_dir(tmp_path_factory) -> Path:
     """One embedding cache for the whole session, so the slice is embedded once."""
     return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def conll(data_dir: Path) -> dict[str, list]:
+    """CoNLL-2003 train/test as alrun reads them: lists of (doc_id, [(where, tokens, tags)])."""
+    from alrun.data import read_conll
+
+    return {s: read_conll(data_dir / "conll2003" / f"{s}.txt") for s in ("train", "test")}
+
+
+@pytest.fixture(scope="session")
+def conll_slice(conll) -> dict[str, object]:
+    """Fixed slices as model inputs: 600 train sentences, 300 test sentences, IOB2 tag ids."""
+    names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+    index = {n: i for i, n in enumerate(names)}
+
+    def flat(docs, n):
+        sents = [(toks, tags) for _, ss in docs for _, toks, tags in ss][:n]
+        return [t for t, _ in sents], [np.array([index[x] for x in g]) for _, g in sents]
+
+    return {"names": names, "train": flat(conll["train"], 600), "test": flat(conll["test"], 300)}

@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from alrun.config import check, register_schema, to_dict
-from alrun.data import Splits, load_splits
+from alrun.data import Splits, load_splits, load_token_splits
 from alrun.errors import AlrunError
 from alrun.loop import RoundResult, active_learning
 from alrun.models import MODELS, ModelContext
@@ -44,16 +44,31 @@ def build_parts(cfg: DictConfig) -> dict[str, Any]:
         cfg.strategy.name, _params(cfg.strategy, ("name", "tasks")), "strategy", positional=2
     )
     for key, spec in cfg.models.items():
-        MODELS.check_params(spec.name, _params(spec), f"models.{key}", positional=1)
+        MODELS.check_params(
+            spec.name, _params(spec, ("name", "tasks")), f"models.{key}", positional=1
+        )
     ORACLES.get(cfg.oracle.name)
     LOGGERS.check_params(cfg.logger.name, _params(cfg.logger, ("name", "group")), "logger")
+    task = TASKS.get(cfg.task.name)(**_params(cfg.task))
+    strategy = partial(
+        STRATEGIES.get(cfg.strategy.name), **_params(cfg.strategy, ("name", "tasks"))
+    )
+    _try_strategy(strategy, task.name, cfg.strategy.name)
     return {
-        "task": TASKS.get(cfg.task.name)(**_params(cfg.task)),
-        "strategy": partial(
-            STRATEGIES.get(cfg.strategy.name), **_params(cfg.strategy, ("name", "tasks"))
-        ),
-        "candidates": {key: to_dict(spec) for key, spec in cfg.models.items()},
+        "task": task,
+        "strategy": strategy,
+        "candidates": {key: _params(spec, ("tasks",)) for key, spec in cfg.models.items()},
     }
+
+
+def _try_strategy(strategy: Any, task: str, name: str) -> None:
+    """Run the strategy once on made-up predictions so a bad parameter fails at start-up."""
+    probs = np.full((2, 3, 3), 1 / 3) if task == "ner" else np.full((2, 3), 1 / 3)
+    mask = np.ones((2, 3), dtype=bool) if task == "ner" else None
+    try:
+        strategy(Predictions(probs, mask), np.random.default_rng(0))
+    except (ValueError, TypeError) as e:
+        raise AlrunError(f"strategy {name!r}: {e}") from e
 
 
 def _run_identity(cfg: DictConfig) -> tuple[Path, str | None, str]:
@@ -63,6 +78,12 @@ def _run_identity(cfg: DictConfig) -> tuple[Path, str | None, str]:
         sweep = Path(hc.sweep.dir)
         group = f"{sweep.parent.name}_{sweep.name}"  # one W&B group per sweep
     return Path(hc.runtime.output_dir), group, hc.job.override_dirname or "default"
+
+
+def _load(cfg: DictConfig) -> Splits:
+    if cfg.task.name == "ner":
+        return load_token_splits(cfg, cfg.dataset, cfg.seed, cfg.loop.unit)
+    return load_splits(cfg, cfg.dataset, cfg.seed)
 
 
 def _round_row(res: RoundResult, splits: Splits, task: Any) -> dict[str, Any]:
@@ -83,7 +104,7 @@ def _round_row(res: RoundResult, splits: Splits, task: Any) -> dict[str, Any]:
 def run(cfg: DictConfig) -> dict[str, Any]:
     parts = build_parts(cfg)
     task = parts["task"]
-    splits = load_splits(cfg, cfg.dataset, cfg.seed)
+    splits = _load(cfg)
     pool, test = splits.pool, splits.test
     oracle = ORACLES.get(cfg.oracle.name)(pool)
     run_dir, group, name = _run_identity(cfg)
@@ -107,21 +128,24 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         seed=cfg.seed,
         cache_dir=Path(cfg.cache_dir).expanduser(),
         corpus=pool.texts + test.texts,
+        label_names=pool.label_names,
     )
+    test_inputs = task.inputs(test, range(len(test)))
 
     def train(labeled: np.ndarray, labels: np.ndarray, r: int):
         seed = int(np.random.default_rng([cfg.seed, r]).integers(2**31 - 1))
         ctx = dataclasses.replace(base_ctx, seed=seed)
         return select_best(
-            task, parts["candidates"], ctx, [pool.texts[i] for i in labeled], labels, cfg.selection
+            task, parts["candidates"], ctx, task.inputs(pool, labeled), labels, cfg.selection
         )
 
     def evaluate(model) -> dict[str, Any]:
-        return task.metrics(test.labels, model.predict(test.texts).probs, test.label_names)
+        pred = task.decode(task.predict(model, test_inputs), test_inputs)
+        return task.metrics(test.labels, pred, test.label_names)
 
     def predict(model, idx: np.ndarray) -> Predictions:
         with progress_bar(f"scoring {len(idx)} pool items", 1) as bar:
-            preds = model.predict([pool.texts[i] for i in idx])
+            preds = task.predict(model, task.inputs(pool, idx))
             bar(1)
         return preds
 
@@ -151,7 +175,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                     {
                         "index": int(i),
                         "id": pool.ids[i],
-                        "label": pool.label_names[int(y)],
+                        **task.label_record(y, pool.label_names),
                         "round": rd,
                     }
                 )
@@ -161,31 +185,31 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
         logger.log_round(row)
         log.info(
-            "round %d: %d labelled, kept %s (val %s %.3f, %s) -> test accuracy %.4f, "
-            "macro-F1 %.4f [%.1fs]",
+            "round %d: %d %ss (%s), kept %s (val %s %.3f, %s) -> test %s [%.1fs]",
             res.round,
             row["labeled"],
+            cfg.loop.unit,
+            ", ".join(f"{v} {k}" for k, v in row["cost"].items()),
             row["chosen"],
             metric,
             res.selection.scores[row["chosen"]],
             row["validation_method"],
-            res.test["accuracy"],
-            res.test["macro_f1"],
+            ", ".join(f"{m} {res.test[m]:.4f}" for m in task.headline),
             res.seconds["round"],
         )
     plot_learning_curve(
         rows,
         run_dir / "learning_curve.png",
         f"{cfg.dataset.name} · {cfg.strategy.name} · seed {cfg.seed}",
+        metrics=task.headline[:2],
+        unit=cfg.loop.unit,
     )
     xs = [r["labeled"] for r in rows]
     summary = {
         "final/labeled": xs[-1],
-        **{f"final/test_{m}": rows[-1]["test"][m] for m in ("accuracy", "macro_f1")},
-        **{
-            f"aulc/test_{m}": aulc(xs, [r["test"][m] for r in rows])
-            for m in ("accuracy", "macro_f1")
-        },
+        **{f"final/cost_{k}": v for k, v in rows[-1]["cost"].items()},
+        **{f"final/test_{m}": rows[-1]["test"][m] for m in task.headline},
+        **{f"aulc/test_{m}": aulc(xs, [r["test"][m] for r in rows]) for m in task.headline},
         "rounds": len(rows),
         "seconds": sum(r["seconds"]["round"] for r in rows),
     }

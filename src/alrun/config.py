@@ -68,11 +68,24 @@ def check(cfg: DictConfig) -> None:
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or "name" not in node:
             raise AlrunError(f"config group `{group}` is missing or has no `name:`")
-    tasks = list(cfg.strategy.get("tasks", []))
-    if tasks and cfg.task.name not in tasks:
+    task = cfg.task.name
+    for where, node, fix in (
+        ("strategy", cfg.strategy, "pick a strategy from conf/strategy/ that lists this task"),
+        ("dataset", cfg.dataset, f"pick a dataset whose `tasks:` lists {task!r}"),
+        *(
+            (f"models.{key}", m, "pick candidates whose model files list this task")
+            for key, m in cfg.models.items()
+        ),
+    ):
+        tasks = list(node.get("tasks") or [])
+        if tasks and task not in tasks:
+            raise AlrunError(f"{where} {node.name!r} supports tasks {tasks}, not {task!r}; {fix}")
+    if loop.unit not in ("document", "sentence"):
+        raise AlrunError(f"loop.unit={loop.unit!r}; choose document or sentence")
+    if loop.unit == "sentence" and task != "ner":
         raise AlrunError(
-            f"strategy {cfg.strategy.name!r} supports tasks {tasks}, not {cfg.task.name!r}; "
-            "pick a strategy from conf/strategy/ that lists this task"
+            f"loop.unit=sentence: a {task} item is a whole document; use loop.unit=document "
+            "(sentence units are for task=ner)"
         )
     sel = cfg.selection
     if not 0 < sel.val_fraction < 1 or sel.cv_folds < 2:

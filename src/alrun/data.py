@@ -44,8 +44,10 @@ class TextDataset:
 
 @dataclass
 class Splits:
-    pool: TextDataset  # the unlabelled pool the loop queries from (gold held by the oracle)
-    test: TextDataset  # reporting only; never used for selection or tuning
+    pool: (
+        TextDataset | SeqDataset
+    )  # the unlabelled pool the loop queries from (gold held by the oracle)
+    test: TextDataset | SeqDataset  # reporting only; never used for selection or tuning
 
 
 # --------------------------------------------------------------------------- reading records
@@ -225,5 +227,264 @@ def load_splits(cfg: DictConfig, dataset: DictConfig, seed: int) -> Splits:
         pool, test = full.subset(np.sort(train_idx)), full.subset(np.sort(test_idx))
     log.info(
         "pool %d documents, test %d documents, %d labels", len(pool), len(test), len(label_names)
+    )
+    return Splits(pool=pool, test=test)
+
+
+# --------------------------------------------------------------------------- token labels (NER)
+
+
+@dataclass
+class SeqDataset:
+    """Token-labelled items; an item is what one query labels (a document or a sentence).
+
+    Item i has sentences[i] (token lists) and labels[i] (one int64 tag array per sentence).
+    Sentence boundaries are kept: conlleval ends every entity at a sentence end.
+    """
+
+    ids: list[str]
+    sentences: list[list[list[str]]]
+    labels: np.ndarray  # object array: per item, a list of int64 arrays of tag ids
+    label_names: list[str]  # tag names: "O", then B-/I- for each entity type
+    doc_ids: list[str]  # the document each item comes from
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    @property
+    def texts(self) -> list[str]:
+        """Whitespace-joined tokens: for fingerprints, corpora and display."""
+        return [" ".join(" ".join(s) for s in item) for item in self.sentences]
+
+    def subset(self, idx: Sequence[int] | np.ndarray) -> SeqDataset:
+        idx = np.asarray(idx, dtype=np.int64)
+        return SeqDataset(
+            ids=[self.ids[i] for i in idx],
+            sentences=[self.sentences[i] for i in idx],
+            labels=self.labels[idx],
+            label_names=self.label_names,
+            doc_ids=[self.doc_ids[i] for i in idx],
+        )
+
+
+def to_iob2(tags: Sequence[str], where: str) -> list[str]:
+    """IOB1 or IOB2 -> IOB2: an I-X that does not continue an X entity starts one (B-X)."""
+    out: list[str] = []
+    prev = "O"
+    for k, tag in enumerate(tags):
+        if tag != "O" and (len(tag) < 3 or tag[1] != "-" or tag[0] not in "BI"):
+            raise AlrunError(
+                f"{where}: tag {tag!r} (token {k + 1}) is not O, B-TYPE or I-TYPE; "
+                "alrun reads IOB1/IOB2 tags (convert IOBES/BILOU first)"
+            )
+        if tag.startswith("I-") and prev[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        prev = tag
+    return out
+
+
+# A raw document: its id and its sentences as (where, tokens, IOB2 tags).
+RawDoc = tuple[str, list[tuple[str, list[str], list[str]]]]
+
+
+def read_conll(path: Path) -> list[RawDoc]:
+    """CoNLL columns (token first, tag last), blank lines between sentences, -DOCSTART-."""
+    docs: list[RawDoc] = []
+    sents: list[tuple[str, list[str], list[str]]] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = 0
+
+    def end_sentence() -> None:
+        nonlocal tokens, tags
+        if tokens:
+            where = f"{path} line {start}"
+            sents.append((where, tokens, to_iob2(tags, where)))
+        tokens, tags = [], []
+
+    def end_document() -> None:
+        nonlocal sents
+        end_sentence()
+        if sents:
+            docs.append((f"d{len(docs)}", sents))
+        sents = []
+
+    try:
+        with path.open(encoding="utf-8") as f:
+            for n, line in enumerate(f, start=1):
+                cols = line.split()
+                if not cols:
+                    end_sentence()
+                elif cols[0] == "-DOCSTART-":
+                    end_document()
+                else:
+                    if len(cols) < 2:
+                        raise AlrunError(
+                            f"{path} line {n}: expected `token tag` columns, got {line.strip()!r}"
+                        )
+                    if not tokens:
+                        start = n
+                    tokens.append(cols[0])
+                    tags.append(cols[-1])
+    except UnicodeDecodeError as e:
+        raise AlrunError(f"{path}: not UTF-8 ({e.reason}); re-save the file as UTF-8") from e
+    end_document()
+    return docs
+
+
+def read_token_jsonl(cfg: DictConfig, path: Path) -> list[RawDoc]:
+    """AutoTrain-style `{"tokens": [...], "tags": [...]}` lines; one sentence a line.
+
+    Lines sharing `dataset.doc_field` (when set and present) form one document; otherwise
+    every line is its own document.
+    """
+    tok_f, tag_f = cfg.get("tokens_field", "tokens"), cfg.get("tags_field", "tags")
+    doc_f = cfg.get("doc_field")
+    docs: dict[str, list[tuple[str, list[str], list[str]]]] = {}
+    for where, rec in _read_jsonl(path):
+        for key, what in ((tok_f, "tokens_field"), (tag_f, "tags_field")):
+            if not isinstance(rec.get(key), list):
+                raise AlrunError(
+                    f"{where}: no list field {key!r} (fields: {', '.join(map(str, rec))}); "
+                    f"set dataset.{what}"
+                )
+        tokens, tags = [str(t) for t in rec[tok_f]], [str(t) for t in rec[tag_f]]
+        if len(tokens) != len(tags):
+            raise AlrunError(
+                f"{where}: {len(tokens)} tokens but {len(tags)} tags; every token needs one tag"
+            )
+        if not tokens:
+            raise AlrunError(f"{where}: no tokens; remove or fix the record")
+        doc = str(rec[doc_f]) if doc_f and doc_f in rec else where.split()[-1]
+        docs.setdefault(doc, []).append((where, tokens, to_iob2(tags, where)))
+    return list(docs.items())
+
+
+def _read_tokens(cfg: DictConfig, path: Path) -> list[RawDoc]:
+    if path.is_dir():
+        raise AlrunError(f"{path} is a directory; dataset.path must name a CoNLL or JSONL file")
+    if not path.exists():
+        raise AlrunError(
+            f"data file not found: {path}. Set dataset.path, or the data directory "
+            "with data_dir=... or the ALRUN_DATA_DIR environment variable"
+        )
+    fmt = cfg.get("format", "auto")
+    if fmt == "auto":
+        fmt = "jsonl" if path.suffix.lower() in (".jsonl", ".json", ".ndjson") else "conll"
+    if fmt not in ("conll", "jsonl"):
+        raise AlrunError(f"dataset.format={fmt!r}: NER data is read from conll or jsonl files")
+    docs = read_conll(path) if fmt == "conll" else read_token_jsonl(cfg, path)
+    if not docs:
+        raise AlrunError(f"{path}: no sentences; the data file is empty")
+    return docs
+
+
+def entity_types(docs: list[RawDoc]) -> list[str]:
+    """Entity types in order of first appearance (the file's own order, not alphabetical)."""
+    seen: dict[str, None] = {}
+    for _, sents in docs:
+        for _, _, tags in sents:
+            for t in tags:
+                if t != "O":
+                    seen.setdefault(t[2:], None)
+    return list(seen)
+
+
+def ner_label_scheme(cfg: DictConfig, docs: list[RawDoc], path: Path) -> dict[str, str]:
+    """Source entity type -> learned type, from dataset.labels (subset) and dataset.label_map."""
+    found = entity_types(docs)
+    wanted = [str(x) for x in cfg.get("labels") or found]
+    missing = [t for t in wanted if t not in found]
+    if missing:
+        raise AlrunError(
+            f"dataset.labels lists {missing}, which never occur in {path} "
+            f"(entity types there: {found}); fix dataset.labels"
+        )
+    label_map = {str(k): str(v) for k, v in (cfg.get("label_map") or {}).items()}
+    unknown = [k for k in label_map if k not in wanted]
+    if unknown:
+        raise AlrunError(
+            f"dataset.label_map renames {unknown}, which are not in dataset.labels {wanted}"
+        )
+    return {t: label_map.get(t, t) for t in wanted}
+
+
+def _seq_dataset(docs: list[RawDoc], scheme: dict[str, str], unit: str) -> SeqDataset:
+    types = list(dict.fromkeys(scheme.values()))
+    names = ["O"] + [f"{p}-{t}" for t in types for p in "BI"]
+    index = {n: i for i, n in enumerate(names)}
+
+    def encode(tags: list[str]) -> np.ndarray:
+        out = []
+        for t in tags:
+            kept = t != "O" and t[2:] in scheme
+            out.append(index[f"{t[0]}-{scheme[t[2:]]}"] if kept else 0)
+        return np.asarray(out, dtype=np.int64)
+
+    ids, sentences, labels, doc_ids = [], [], [], []
+    for doc_id, sents in docs:
+        if unit == "document":
+            ids.append(doc_id)
+            sentences.append([toks for _, toks, _ in sents])
+            labels.append([encode(tags) for _, _, tags in sents])
+            doc_ids.append(doc_id)
+        else:
+            for k, (_, toks, tags) in enumerate(sents):
+                ids.append(f"{doc_id}-s{k}")
+                sentences.append([toks])
+                labels.append([encode(tags)])
+                doc_ids.append(doc_id)
+    arr = np.empty(len(labels), dtype=object)
+    arr[:] = labels
+    return SeqDataset(ids, sentences, arr, names, doc_ids)
+
+
+def _dedup_items(ds: SeqDataset) -> tuple[SeqDataset, int]:
+    """Drop items whose tokens repeat an earlier item's (CoNLL repeats table headers such as
+    "EASTERN DIVISION" 16 times): one query would otherwise buy the same sentence many times."""
+    seen: set[tuple[tuple[str, ...], ...]] = set()
+    keep = []
+    for i, item in enumerate(ds.sentences):
+        key = tuple(tuple(s) for s in item)
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return ds.subset(keep), len(ds) - len(keep)
+
+
+def load_token_splits(cfg: DictConfig, dataset: DictConfig, seed: int, unit: str) -> Splits:
+    """NER pool and test: the test file when given, else a seeded split by document."""
+    if unit not in ("document", "sentence"):
+        raise AlrunError(f"loop.unit={unit!r}; choose document or sentence")
+    path = data_path(cfg, dataset.path)
+    docs = _read_tokens(dataset, path)
+    scheme = ner_label_scheme(dataset, docs, path)
+    if dataset.get("test_path"):
+        test_docs = _read_tokens(dataset, data_path(cfg, dataset.test_path))
+    else:
+        train_idx, test_idx = train_test_split(
+            np.arange(len(docs)), test_size=dataset.test_size, random_state=seed
+        )
+        test_docs = [docs[i] for i in np.sort(test_idx)]
+        docs = [docs[i] for i in np.sort(train_idx)]
+    if unit == "document" and len(docs) < 2:
+        raise AlrunError(
+            f"{path} holds a single document (no -DOCSTART- lines or doc_field); "
+            "use loop.unit=sentence"
+        )
+    pool, n_dup = _dedup_items(_seq_dataset(docs, scheme, unit))
+    test = _seq_dataset(test_docs, scheme, "sentence")
+    n_sent = sum(len(s) for _, s in docs)
+    log.info(
+        "pool %d %ss after dropping %d exact duplicates (%d documents, %d sentences read), "
+        "test %d sentences, entity types %s",
+        len(pool),
+        unit,
+        n_dup,
+        len(docs),
+        n_sent,
+        len(test),
+        [f"{k}->{v}" if k != v else k for k, v in scheme.items()],
     )
     return Splits(pool=pool, test=test)

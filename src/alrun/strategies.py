@@ -5,7 +5,7 @@ Higher score = more worth labelling. `select` turns scores into a batch of pool 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,13 +15,60 @@ from alrun.registry import Registry
 
 @dataclass
 class Predictions:
-    """Class probabilities of a model for N items: probs[N, C], rows sum to 1."""
+    """What a model says about N items.
+
+    Multiclass: probs[N, C], rows sum to 1. Sequences (NER): probs[N, T, C] per-token tag
+    marginals padded to the longest item, mask[N, T] marking real tokens; seq_logprob[N] is
+    log P(best tag sequence) and best[N, T] that sequence, where the model computes them (a
+    CRF's Viterbi path); otherwise strategies and decoding fall back to the marginals.
+    """
 
     probs: np.ndarray
+    mask: np.ndarray | None = None
+    seq_logprob: np.ndarray | None = None
+    best: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.probs)
+
+
+def sequence_predictions(
+    marginals: Sequence[np.ndarray],
+    seq_logprob: Sequence[float] | None = None,
+    best: Sequence[np.ndarray] | None = None,
+) -> Predictions:
+    """Pad per-item [T_i, C] marginals (and optional best paths) into one Predictions."""
+    n = len(marginals)
+    width = max((len(m) for m in marginals), default=0)
+    n_tags = marginals[0].shape[1] if n else 0
+    probs = np.zeros((n, width, n_tags), dtype=np.float32)
+    mask = np.zeros((n, width), dtype=bool)
+    for i, m in enumerate(marginals):
+        probs[i, : len(m)] = m
+        mask[i, : len(m)] = True
+    best_arr = None
+    if best is not None:
+        best_arr = np.zeros((n, width), dtype=np.int64)
+        for i, b in enumerate(best):
+            best_arr[i, : len(b)] = b
+    lp = None if seq_logprob is None else np.asarray(seq_logprob, dtype=np.float64)
+    return Predictions(probs, mask, lp, best_arr)
 
 
 Strategy = Callable[..., np.ndarray]
 STRATEGIES: Registry[Strategy] = Registry("strategy", "strategy")
+
+
+def _is_seq(preds: Predictions) -> bool:
+    return preds.probs.ndim == 3
+
+
+def _best_logprob(preds: Predictions) -> np.ndarray:
+    """log P(best sequence): the model's own where given, else sum of log max-marginals."""
+    if preds.seq_logprob is not None:
+        return np.asarray(preds.seq_logprob, dtype=np.float64)
+    top = np.log(np.clip(preds.probs.max(axis=2), 1e-12, 1.0)).astype(np.float64)
+    return np.where(preds.mask, top, 0.0).sum(axis=1)
 
 
 @STRATEGIES.register
@@ -32,7 +79,13 @@ def random(preds: Predictions, rng: np.random.Generator) -> np.ndarray:
 
 @STRATEGIES.register
 def least_confidence(preds: Predictions, rng: np.random.Generator) -> np.ndarray:
-    """1 - p(top class)."""
+    """1 - p(top class); for sequences 1 - P(best tag sequence).
+
+    For long items P(best sequence) underflows towards 0 and the scores tie near 1, which is
+    why MNLP exists; -expm1 keeps the ordering as long as float64 can.
+    """
+    if _is_seq(preds):
+        return -np.expm1(_best_logprob(preds))
     return 1.0 - preds.probs.max(axis=1)
 
 
@@ -45,13 +98,42 @@ def margin(preds: Predictions, rng: np.random.Generator) -> np.ndarray:
     return -(top2[:, 1] - top2[:, 0])
 
 
+def _entropy(p: np.ndarray, axis: int) -> np.ndarray:
+    p = p.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(p), 0.0)
+    return -terms.sum(axis=axis)
+
+
 @STRATEGIES.register
 def entropy(preds: Predictions, rng: np.random.Generator) -> np.ndarray:
     """Shannon entropy of the class distribution (0 log 0 = 0)."""
-    p = preds.probs
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * np.log(p), 0.0)
-    return -terms.sum(axis=1)
+    return _entropy(preds.probs, axis=1)
+
+
+@STRATEGIES.register
+def mnlp(preds: Predictions, rng: np.random.Generator) -> np.ndarray:
+    """Maximum normalised log-probability (Shen et al. 2018): -log P(best sequence) / length.
+
+    Normalising by length removes least confidence's bias towards long sentences.
+    """
+    n = np.maximum(preds.mask.sum(axis=1), 1)
+    return -_best_logprob(preds) / n
+
+
+@STRATEGIES.register
+def token_entropy(
+    preds: Predictions, rng: np.random.Generator, reduction: str = "mean"
+) -> np.ndarray:
+    """Per-token tag entropy reduced over the item's tokens (baal's mean/max/sum)."""
+    ent = np.where(preds.mask, _entropy(preds.probs, axis=2), 0.0)
+    if reduction == "sum":
+        return ent.sum(axis=1)
+    if reduction == "max":
+        return ent.max(axis=1, initial=0.0)
+    if reduction == "mean":
+        return ent.sum(axis=1) / np.maximum(preds.mask.sum(axis=1), 1)
+    raise ValueError(f"strategy.reduction={reduction!r}; choose mean, max or sum")
 
 
 def select(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

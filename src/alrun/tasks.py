@@ -1,16 +1,23 @@
-"""Tasks: what a label is, how predictions are scored, and what one label costs."""
+"""Tasks: what an item and its label are, how a model is fed and scored, what labels cost.
+
+The loop, selection and runner only talk to a task, so multiclass and NER share all of them:
+`fit_data` turns labelled items into model inputs, `predict` gives item-level Predictions for
+strategies, `decode` turns those into predicted labels, `metrics`/`score` compare with gold.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from alrun.data import TextDataset
+from alrun.data import SeqDataset, TextDataset
 from alrun.errors import AlrunError
 from alrun.registry import Registry
+from alrun.strategies import Predictions, sequence_predictions
 
 
 @dataclass
@@ -19,35 +26,47 @@ class Multiclass:
 
     selection_metric: str = "accuracy"
     name: str = "multiclass"
+    headline: tuple[str, ...] = ("accuracy", "macro_f1")  # logged, summarised, plotted
 
-    def score(self, y_true: np.ndarray, probs: np.ndarray) -> float:
+    def inputs(self, data: TextDataset, idx: Sequence[int]) -> list[str]:
+        return [data.texts[i] for i in idx]
+
+    def fit_data(self, inputs: Sequence[str], labels: np.ndarray) -> tuple[Any, Any]:
+        return list(inputs), np.asarray(labels, dtype=np.int64)
+
+    def predict(self, model: Any, inputs: Sequence[str]) -> Predictions:
+        return model.predict(list(inputs))
+
+    def decode(self, preds: Predictions, inputs: Sequence[str]) -> np.ndarray:
+        return preds.probs.argmax(axis=1)
+
+    def strata(self, labels: np.ndarray) -> np.ndarray | None:
+        return np.asarray(labels, dtype=np.int64)
+
+    def score(self, gold: Any, pred: Any, label_names: Sequence[str]) -> float:
         """The single number candidates are ranked by (higher is better)."""
-        return float(self.metrics(y_true, probs, None)[self.selection_metric])
+        return float(self.metrics(gold, pred, label_names)[self.selection_metric])
 
-    def metrics(
-        self, y_true: np.ndarray, probs: np.ndarray, label_names: list[str] | None
-    ) -> dict[str, Any]:
-        y_pred = probs.argmax(axis=1)
-        labels = np.arange(probs.shape[1])
+    def metrics(self, gold: Any, pred: Any, label_names: Sequence[str]) -> dict[str, Any]:
+        y_true = np.asarray(list(gold), dtype=np.int64)
+        y_pred = np.asarray(list(pred), dtype=np.int64)
+        labels = np.arange(len(label_names))
         out: dict[str, Any] = {
             "accuracy": float(accuracy_score(y_true, y_pred)),
             "macro_f1": float(
                 f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
             ),
         }
-        if label_names is not None:
-            p, r, f, s = precision_recall_fscore_support(
-                y_true, y_pred, labels=labels, zero_division=0
-            )
-            out["per_class"] = {
-                name: {
-                    "precision": float(p[i]),
-                    "recall": float(r[i]),
-                    "f1": float(f[i]),
-                    "support": int(s[i]),
-                }
-                for i, name in enumerate(label_names)
+        p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+        out["per_class"] = {
+            name: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(s[i]),
             }
+            for i, name in enumerate(label_names)
+        }
         return out
 
     def cost(self, data: TextDataset, idx: np.ndarray) -> dict[str, int]:
@@ -56,6 +75,136 @@ class Multiclass:
             "documents": len(idx),
             "tokens": int(sum(len(data.texts[i].split()) for i in idx)),
         }
+
+    def label_record(self, label: Any, label_names: Sequence[str]) -> dict[str, Any]:
+        return {"label": label_names[int(label)]}
+
+
+# --------------------------------------------------------------------------- NER
+
+
+def entities(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """(start, end exclusive, type) chunks, found exactly as conlleval finds them.
+
+    An I-X after O or after another type starts an entity; a B-X always starts one; a chunk
+    ends before a B, an O or a type change.
+    """
+    chunks: list[tuple[int, int, str]] = []
+    start: int | None = None
+    prev_tag, prev_type = "O", ""
+    for i, t in enumerate([*tags, "O"]):
+        tag, typ = ("O", "") if t == "O" else (t[0], t[2:])
+        if start is not None and (
+            (prev_tag in "BI" and tag in "BO") or (prev_tag != "O" and prev_type != typ)
+        ):
+            chunks.append((start, i, prev_type))
+            start = None
+        if tag == "B" or (prev_tag == "O" and tag == "I") or (tag != "O" and prev_type != typ):
+            start = i
+        prev_tag, prev_type = tag, typ
+    return chunks
+
+
+def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """conlleval's counts over sentences of tag names: micro P/R/F1, per type, token accuracy."""
+    tp: dict[str, int] = {}
+    n_gold: dict[str, int] = {}
+    n_pred: dict[str, int] = {}
+    correct_tags = n_tokens = 0
+    for g, p in zip(gold, pred, strict=True):
+        if len(g) != len(p):
+            raise ValueError(f"sentence of {len(g)} gold tags has {len(p)} predicted tags")
+        correct_tags += sum(a == b for a, b in zip(g, p, strict=True))
+        n_tokens += len(g)
+        ge, pe = set(entities(g)), set(entities(p))
+        for _, _, t in ge:
+            n_gold[t] = n_gold.get(t, 0) + 1
+        for _, _, t in pe:
+            n_pred[t] = n_pred.get(t, 0) + 1
+        for _, _, t in ge & pe:
+            tp[t] = tp.get(t, 0) + 1
+
+    def prf(c: int, ng: int, np_: int) -> dict[str, float]:
+        p = c / np_ if np_ else 0.0
+        r = c / ng if ng else 0.0
+        return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+    out: dict[str, Any] = prf(sum(tp.values()), sum(n_gold.values()), sum(n_pred.values()))
+    out["token_accuracy"] = correct_tags / n_tokens if n_tokens else 0.0
+    out["per_type"] = {
+        t: {**prf(tp.get(t, 0), n_gold.get(t, 0), n_pred.get(t, 0)), "support": n_gold.get(t, 0)}
+        for t in sorted(set(n_gold) | set(n_pred))
+    }
+    return out
+
+
+@dataclass
+class Ner:
+    """Token tags (IOB2) per sentence; an item is a document or a sentence (loop.unit)."""
+
+    selection_metric: str = "f1"
+    name: str = "ner"
+    headline: tuple[str, ...] = ("f1", "precision", "recall", "token_accuracy")
+
+    def inputs(self, data: SeqDataset, idx: Sequence[int]) -> list[list[list[str]]]:
+        return [data.sentences[i] for i in idx]
+
+    def fit_data(self, inputs: Sequence[Any], labels: Sequence[Any]) -> tuple[Any, Any]:
+        """Items -> sentences: models always learn from sentences, whatever the unit."""
+        sents = [s for item in inputs for s in item]
+        tags = [t for item in labels for t in item]
+        return sents, tags
+
+    def predict(self, model: Any, inputs: Sequence[Any]) -> Predictions:
+        """Sentence predictions joined per item (independent sentences: log-probs add up)."""
+        sents = [s for item in inputs for s in item]
+        preds = model.predict(sents)
+        if len(sents) == len(inputs):  # one sentence per item: already item-level
+            return preds
+        lengths = preds.mask.sum(axis=1)
+        marg, best, lp = [], [], []
+        k = 0
+        for item in inputs:
+            rows = range(k, k + len(item))
+            marg.append(np.concatenate([preds.probs[j, : lengths[j]] for j in rows]))
+            if preds.best is not None:
+                best.append(np.concatenate([preds.best[j, : lengths[j]] for j in rows]))
+            if preds.seq_logprob is not None:
+                lp.append(float(preds.seq_logprob[k : k + len(item)].sum()))
+            k += len(item)
+        return sequence_predictions(
+            marg, lp if preds.seq_logprob is not None else None, best or None
+        )
+
+    def decode(self, preds: Predictions, inputs: Sequence[Any]) -> list[list[np.ndarray]]:
+        """The best path where the model gives one (Viterbi), else per-token argmax."""
+        path = preds.best if preds.best is not None else preds.probs.argmax(axis=2)
+        out = []
+        for i, item in enumerate(inputs):
+            cuts = np.cumsum([len(s) for s in item])[:-1]
+            out.append(np.split(path[i, : sum(len(s) for s in item)], cuts))
+        return out
+
+    def strata(self, labels: Any) -> None:
+        return None
+
+    def score(self, gold: Any, pred: Any, label_names: Sequence[str]) -> float:
+        return float(self.metrics(gold, pred, label_names)[self.selection_metric])
+
+    def metrics(self, gold: Any, pred: Any, label_names: Sequence[str]) -> dict[str, Any]:
+        g = [[label_names[t] for t in s] for item in gold for s in item]
+        p = [[label_names[t] for t in s] for item in pred for s in item]
+        return entity_scores(g, p)
+
+    def cost(self, data: SeqDataset, idx: np.ndarray) -> dict[str, int]:
+        return {
+            "documents": len({data.doc_ids[i] for i in idx}),
+            "sentences": int(sum(len(data.sentences[i]) for i in idx)),
+            "tokens": int(sum(len(s) for i in idx for s in data.sentences[i])),
+        }
+
+    def label_record(self, label: Any, label_names: Sequence[str]) -> dict[str, Any]:
+        return {"tags": [[label_names[t] for t in s] for s in label]}
 
 
 TASKS: Registry = Registry("task", "task")
@@ -66,3 +215,13 @@ def multiclass(selection_metric: str = "accuracy") -> Multiclass:
     if selection_metric not in ("accuracy", "macro_f1"):
         raise AlrunError(f"task.selection_metric={selection_metric!r}; choose accuracy or macro_f1")
     return Multiclass(selection_metric=selection_metric)
+
+
+@TASKS.register
+def ner(selection_metric: str = "f1") -> Ner:
+    if selection_metric not in ("f1", "precision", "recall", "token_accuracy"):
+        raise AlrunError(
+            f"task.selection_metric={selection_metric!r}; choose f1, precision, recall "
+            "or token_accuracy"
+        )
+    return Ner(selection_metric=selection_metric)

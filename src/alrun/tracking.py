@@ -46,25 +46,46 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def plot_learning_curve(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+def plot_learning_curve(
+    rows: list[dict[str, Any]],
+    path: Path,
+    title: str,
+    metrics: tuple[str, ...] = ("accuracy", "macro_f1"),
+    unit: str = "document",
+) -> None:
+    """Test scores against labelled items (left) and labelled tokens, the honest cost (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x = [r["labeled"] for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for metric, style in (("accuracy", "-"), ("macro_f1", ":")):
-        ax.plot(x, [r["test"][metric] for r in rows], style, color="0.3", label=f"test {metric}")
-    for name in dict.fromkeys(r["chosen"] for r in rows):  # which candidate won each round
-        kept = [r for r in rows if r["chosen"] == name]
-        xs, ys = [r["labeled"] for r in kept], [r["test"]["accuracy"] for r in kept]
-        ax.scatter(xs, ys, s=22, zorder=3, label=f"kept: {name}")
-    ax.set_xlabel("labelled documents")
-    ax.set_ylabel("test score")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    for ax, xkey, xlabel in (
+        (axes[0], None, f"labelled {unit}s"),
+        (axes[1], "tokens", "labelled tokens"),
+    ):
+
+        def xof(r: dict[str, Any], xkey: str | None = xkey) -> float:
+            return r["labeled"] if xkey is None else r["cost"][xkey]
+
+        x = [xof(r) for r in rows]
+        for metric, style in zip(metrics, ("-", ":"), strict=False):
+            ys = [r["test"][metric] for r in rows]
+            ax.plot(x, ys, style, color="0.3", label=f"test {metric}")
+        for name in dict.fromkeys(r["chosen"] for r in rows):  # which candidate won each round
+            kept = [r for r in rows if r["chosen"] == name]
+            ax.scatter(
+                [xof(r) for r in kept],
+                [r["test"][metrics[0]] for r in kept],
+                s=22,
+                zorder=3,
+                label=f"kept: {name}",
+            )
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test score")
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -42,7 +42,12 @@ def test_option_files_equal_registry_names():
 def test_every_option_composes_and_builds(group):
     for option in options(group):
         cfg = make(f"{group}={option}")
-        parts = build_parts(cfg)
+        try:
+            parts = build_parts(cfg)
+        except AlrunError as e:  # an NER-only option: compose it with an NER dataset
+            assert "supports tasks" in str(e), str(e)
+            cfg = make(f"{group}={option}", "dataset=conll2003")
+            parts = build_parts(cfg)
         assert parts["candidates"], (group, option)
         if group not in ("experiment", "candidates"):
             assert cfg[group].name == option  # name: equals the file name
@@ -64,12 +69,39 @@ def test_ad_hoc_candidate_list_and_model_override():
         (["models.tfidf_logreg.name=bert_huge"], "unknown model 'bert_huge'"),
         (["+models.tfidf_logreg.max_featurs=3"], "models.tfidf_logreg.max_featurs"),
         (["+strategy.reduction=max"], "strategy.reduction"),
-        (["strategy.tasks=[ner]"], "supports tasks ['ner'], not 'multiclass'"),
+        (["strategy.tasks=[ner]"], "strategy 'margin' supports tasks ['ner'], not 'multiclass'"),
+        (["task=ner"], "dataset 'bbc_news' supports tasks ['multiclass'], not 'ner'"),
+        (["dataset=conll2003", "strategy=margin"], "strategy 'margin' supports tasks"),
+        (["dataset=conll2003", "candidates=default"], "models.tfidf_logreg 'tfidf_logreg' supp"),
+        (["candidates=ner"], "models.crf_ner 'crf_ner' supports tasks ['ner'], not 'multi"),
+        (["loop.unit=sentence"], "loop.unit=sentence: a multiclass item is a whole document"),
+        (["loop.unit=page"], "loop.unit='page'; choose document or sentence"),
+        (
+            ["dataset=conll2003", "strategy=token_entropy", "strategy.reduction=median"],
+            "strategy 'token_entropy': strategy.reduction='median'; choose mean, max or sum",
+        ),
     ],
 )
 def test_bad_config_fails_before_any_data_or_training(overrides, message):
     with pytest.raises(AlrunError, match=message.replace("[", r"\[").replace("]", r"\]")):
         build_parts(make(*overrides))
+
+
+def test_the_dataset_picks_its_task_and_the_task_its_candidates_and_strategy():
+    cfg = make("dataset=conll2003")
+    assert (cfg.task.name, list(cfg.models), cfg.strategy.name) == ("ner", ["crf_ner"], "mnlp")
+    cfg = make("dataset=conll2003", "strategy=token_entropy", "candidates=ner_all")
+    assert cfg.strategy.name == "token_entropy" and "spacy_ner" in cfg.models
+    cfg = make()
+    assert (cfg.task.name, cfg.strategy.name) == ("multiclass", "margin")
+
+
+def test_seed_study_preset():
+    cfg = make("experiment=seed_study")
+    assert list(cfg.dataset.labels) == ["PER", "ORG", "LOC"]
+    assert dict(cfg.dataset.label_map) == {"PER": "PERSON", "LOC": "LOCATION"}
+    sizes = range(cfg.loop.initial_size, cfg.loop.budget + 1, cfg.loop.round_size)
+    assert {20, 70, 150} <= set(sizes) and cfg.loop.unit == "document"
 
 
 def test_typo_in_top_level_key_fails_at_compose():

@@ -42,7 +42,9 @@ CANDS = {"tfidf_logreg": {"name": "tfidf_logreg", "Cs": [10], "default_C": 10.0}
 def run(n_pool: int, initial: int, round_size: int, budget: int, strategy=margin, seed=0):
     texts, y = corpus(n_pool)
     task = multiclass()
-    ctx = ModelContext(n_classes=3, seed=seed, cache_dir=Path("/nonexistent"))
+    ctx = ModelContext(
+        n_classes=3, seed=seed, cache_dir=Path("/nonexistent"), label_names=["a", "b", "c"]
+    )
 
     def train(idx, labels, r):
         return select_best(task, CANDS, ctx, [texts[i] for i in idx], labels, SEL)
@@ -52,7 +54,7 @@ def run(n_pool: int, initial: int, round_size: int, budget: int, strategy=margin
             n_pool=n_pool,
             label=lambda idx: y[idx],
             train=train,
-            evaluate=lambda m: task.metrics(y, m.predict(texts).probs, None),
+            evaluate=lambda m: task.metrics(y, m.predict(texts).probs.argmax(1), ["a", "b", "c"]),
             predict=lambda m, idx: m.predict([texts[i] for i in idx]),
             strategy=strategy,
             initial_size=initial,
@@ -96,11 +98,14 @@ def test_initial_larger_than_pool_is_an_error():
 
 def test_validation_uses_cv_when_small_and_holdout_when_large():
     y = np.arange(100) % 4
-    folds, how = validation_splits(y[:20], SEL, seed=0)
+    folds, how = validation_splits(20, y[:20], SEL, seed=0)
     assert how == "3-fold CV" and len(folds) == 3
     assert sorted(np.concatenate([va for _, va in folds]).tolist()) == list(range(20))
-    folds, how = validation_splits(y, SEL, seed=0)
+    folds, how = validation_splits(100, y, SEL, seed=0)
     assert how == "25% hold-out" and len(folds) == 1 and len(folds[0][1]) == 25
+    folds, how = validation_splits(20, None, SEL, seed=0)  # NER: no strata, plain k-fold
+    assert how == "3-fold CV"
+    assert sorted(np.concatenate([va for _, va in folds]).tolist()) == list(range(20))
 
 
 def test_selection_keeps_the_best_validation_score():
@@ -109,7 +114,9 @@ def test_selection_keeps_the_best_validation_score():
         **CANDS,
         "weak": {"name": "tfidf_logreg", "Cs": [1e-4], "default_C": 1e-4, "max_features": 1},
     }
-    ctx = ModelContext(n_classes=3, seed=0, cache_dir=Path("/nonexistent"))
+    ctx = ModelContext(
+        n_classes=3, seed=0, cache_dir=Path("/nonexistent"), label_names=["a", "b", "c"]
+    )
     sel = select_best(multiclass(), cands, ctx, texts, y, SEL)
     assert sel.chosen == "tfidf_logreg" and sel.scores["tfidf_logreg"] > sel.scores["weak"]
     assert sel.model.predict(texts).probs.shape == (45, 3)

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
-from alrun.strategies import STRATEGIES, Predictions, entropy, least_confidence, margin, select
+from alrun.cli import CONF_DIR
+from alrun.strategies import (
+    STRATEGIES,
+    Predictions,
+    entropy,
+    least_confidence,
+    margin,
+    mnlp,
+    select,
+    sequence_predictions,
+    token_entropy,
+)
 
 P = np.array([[0.7, 0.2, 0.1], [0.4, 0.35, 0.25], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
 
@@ -45,11 +57,26 @@ def test_select_breaks_ties_at_random_not_by_position():
     assert list(picked) == list(select(scores, 10, np.random.default_rng(5)))  # seeded
 
 
-@pytest.mark.parametrize("name", STRATEGIES.names())
+def _preds(task: str) -> Predictions:
+    """50 random items: class distributions, or tag marginals of sentences of 1-12 tokens."""
+    g = np.random.default_rng(3)
+    if task == "multiclass":
+        return Predictions(g.dirichlet(np.ones(4), size=50))
+    lengths = g.integers(1, 13, size=50)
+    return sequence_predictions([g.dirichlet(np.ones(5), size=n) for n in lengths])
+
+
+CASES = [
+    (name, task)
+    for name in STRATEGIES.names()
+    for task in OmegaConf.load(CONF_DIR / "strategy" / f"{name}.yaml").tasks
+]
+
+
+@pytest.mark.parametrize(("name", "task"), CASES)
 @pytest.mark.parametrize("k", [1, 7, 50, 60])
-def test_contract(name, k):
-    probs = np.random.default_rng(3).dirichlet(np.ones(4), size=50)
-    scores = STRATEGIES.get(name)(Predictions(probs), rng())
+def test_contract(name, task, k):
+    scores = STRATEGIES.get(name)(_preds(task), rng())
     assert scores.shape == (50,) and np.isfinite(scores).all()
     batch = select(scores, k, rng())
     assert len(batch) == min(k, 50)  # exact size, or the whole pool when it runs out
@@ -69,3 +96,56 @@ def test_random_is_reproducible_and_seed_dependent():
 
 def test_select_nothing():
     assert len(select(np.ones(5), 0, rng())) == 0
+
+
+# --------------------------------------------------------------------------- sequences
+# Two sentences, 3 tags. Sentence A (2 tokens) is sure of token 1, torn on token 2;
+# sentence B (3 tokens) is fairly sure everywhere.
+A = np.array([[0.9, 0.05, 0.05], [0.5, 0.3, 0.2]])
+B = np.array([[0.8, 0.1, 0.1], [0.8, 0.1, 0.1], [0.7, 0.2, 0.1]])
+SEQ = sequence_predictions([A, B])
+
+
+def h(row):
+    return -sum(p * np.log(p) for p in row if p > 0)
+
+
+def test_sequence_padding_and_mask():
+    assert SEQ.probs.shape == (2, 3, 3) and SEQ.mask.tolist() == [[1, 1, 0], [1, 1, 1]]
+    np.testing.assert_allclose(SEQ.probs[0, 2], 0)  # padding carries no probability
+
+
+def test_sequence_least_confidence_from_marginals_by_hand():
+    # no model sequence probability: P(best) = product of the max marginals
+    np.testing.assert_allclose(least_confidence(SEQ, rng()), [1 - 0.9 * 0.5, 1 - 0.8 * 0.8 * 0.7])
+
+
+def test_sequence_least_confidence_uses_the_models_sequence_probability():
+    with_lp = sequence_predictions([A, B], seq_logprob=[np.log(0.6), np.log(0.2)])
+    np.testing.assert_allclose(least_confidence(with_lp, rng()), [0.4, 0.8])
+
+
+def test_mnlp_by_hand_normalises_by_length():
+    expected = [-(np.log(0.9) + np.log(0.5)) / 2, -(2 * np.log(0.8) + np.log(0.7)) / 3]
+    np.testing.assert_allclose(mnlp(SEQ, rng()), expected)
+    # least confidence prefers the longer B (0.552 > 0.55); MNLP prefers the torn A
+    assert least_confidence(SEQ, rng()).argmax() == 1 and mnlp(SEQ, rng()).argmax() == 0
+    with_lp = sequence_predictions([A, B], seq_logprob=[np.log(0.6), np.log(0.2)])
+    np.testing.assert_allclose(mnlp(with_lp, rng()), [-np.log(0.6) / 2, -np.log(0.2) / 3])
+
+
+@pytest.mark.parametrize(
+    ("reduction", "expected"),
+    [
+        ("mean", [(h(A[0]) + h(A[1])) / 2, (2 * h(B[0]) + h(B[2])) / 3]),
+        ("max", [h(A[1]), h(B[2])]),
+        ("sum", [h(A[0]) + h(A[1]), 2 * h(B[0]) + h(B[2])]),
+    ],
+)
+def test_token_entropy_reductions_by_hand(reduction, expected):
+    np.testing.assert_allclose(token_entropy(SEQ, rng(), reduction=reduction), expected)
+
+
+def test_token_entropy_rejects_unknown_reduction():
+    with pytest.raises(ValueError, match="reduction='median'"):
+        token_entropy(SEQ, rng(), reduction="median")

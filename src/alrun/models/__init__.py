@@ -19,10 +19,11 @@ from alrun.strategies import Predictions
 class ModelContext:
     """What every candidate may need besides its hyper-parameters."""
 
-    n_classes: int
+    n_classes: int  # classes (multiclass) or tags (NER)
     seed: int
     cache_dir: Path
     corpus: Sequence[str] = ()  # every text of the run (pool + test), embedded once if needed
+    label_names: Sequence[str] = ()  # class names, or tag names ("O", "B-PER", "I-PER", ...)
 
     @cached_property
     def corpus_fingerprint(self) -> str:
@@ -35,9 +36,16 @@ class ModelContext:
 
 
 class Model(Protocol):
-    def fit(self, texts: Sequence[str], labels: np.ndarray) -> None: ...
+    """multiclass: fit(texts, int labels) / predict(texts) -> probs[N, C].
 
-    def predict(self, texts: Sequence[str]) -> Predictions: ...
+    ner: fit(sentences as token lists, one int tag array per sentence) /
+    predict(sentences) -> per-token marginals (see strategies.Predictions), tag ids index
+    ctx.label_names with 0 = "O".
+    """
+
+    def fit(self, texts: Sequence[Any], labels: Sequence[Any]) -> None: ...
+
+    def predict(self, texts: Sequence[Any]) -> Predictions: ...
 
 
 MODELS: Registry = Registry("model", "models.<key>.name (conf/model/)")
@@ -57,4 +65,4 @@ def expand_probs(probs: np.ndarray, classes: np.ndarray, n_classes: int) -> np.n
 
 
 # Registration happens on import; heavy libraries (torch, transformers) load lazily inside.
-from alrun.models import embeddings, finetune, linear  # noqa: E402, F401
+from alrun.models import crf, embeddings, finetune, linear, spacy_ner, token_cls  # noqa: E402, F401
