@@ -125,16 +125,20 @@ def _read_hf(source: str, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
         )
 
 
+def _check_file(path: Path, what: str) -> None:
+    if path.is_dir():
+        raise AlrunError(f"{path} is a directory; dataset.path must name {what}")
+    if not path.exists():
+        raise AlrunError(
+            f"data file not found: {path}. Set dataset.path, or the data directory "
+            "with data_dir=... or the ALRUN_DATA_DIR environment variable"
+        )
+
+
 def read_records(cfg: DictConfig, path: Path, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
     fmt = _fmt(path, cfg.get("format", "auto"))
     if fmt in ("jsonl", "csv"):
-        if path.is_dir():
-            raise AlrunError(f"{path} is a directory; dataset.path must name a {fmt} file")
-        if not path.exists():
-            raise AlrunError(
-                f"data file not found: {path}. Set dataset.path, or the data directory "
-                "with data_dir=... or the ALRUN_DATA_DIR environment variable"
-            )
+        _check_file(path, f"a {fmt} file")
         return _read_jsonl(path) if fmt == "jsonl" else _read_csv(path)
     if fmt == "hf":
         return _read_hf(str(path) if path.exists() else str(cfg.path), split)
@@ -362,13 +366,7 @@ def read_token_jsonl(cfg: DictConfig, path: Path) -> list[RawDoc]:
 
 
 def _read_tokens(cfg: DictConfig, path: Path) -> list[RawDoc]:
-    if path.is_dir():
-        raise AlrunError(f"{path} is a directory; dataset.path must name a CoNLL or JSONL file")
-    if not path.exists():
-        raise AlrunError(
-            f"data file not found: {path}. Set dataset.path, or the data directory "
-            "with data_dir=... or the ALRUN_DATA_DIR environment variable"
-        )
+    _check_file(path, "a CoNLL or JSONL file")
     fmt = cfg.get("format", "auto")
     if fmt == "auto":
         fmt = "jsonl" if path.suffix.lower() in (".jsonl", ".json", ".ndjson") else "conll"

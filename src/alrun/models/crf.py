@@ -113,6 +113,7 @@ class CRFTagger:
     def __init__(self, ctx: ModelContext, c1: float, c2: float, max_iterations: int) -> None:
         self.ctx, self.c1, self.c2, self.max_iterations = ctx, c1, c2, max_iterations
         self.names = list(ctx.label_names)
+        self.index = {n: i for i, n in enumerate(self.names)}
         self.path: str | None = None
 
     def fit(self, sentences: Sequence[Sequence[str]], tags: Sequence[np.ndarray]) -> None:
@@ -146,7 +147,7 @@ class CRFTagger:
 
         tagger = pycrfsuite.Tagger()
         tagger.open(self.path)
-        known = [(self.names.index(lab), lab) for lab in tagger.labels()]
+        known = [(self.index[lab], lab) for lab in tagger.labels()]
         marginals, logprob, best = [], [], []
         for toks in sentences:
             tagger.set(_FEATURES.get(toks))
@@ -157,7 +158,7 @@ class CRFTagger:
             m /= m.sum(axis=1, keepdims=True)
             marginals.append(m)
             logprob.append(float(np.log(max(tagger.probability(path), 1e-300))))
-            best.append(np.array([self.names.index(p) for p in path], dtype=np.int64))
+            best.append(np.array([self.index[p] for p in path], dtype=np.int64))
         tagger.close()
         return sequence_predictions(marginals, logprob, best)
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from alrun.data import to_iob2
 from alrun.errors import AlrunError
 from alrun.models import MODELS, ModelContext
 from alrun.progress import progress_bar
@@ -32,16 +33,6 @@ def entity_types(label_names: Sequence[str]) -> list[str]:
         if name[2:] not in types:
             types.append(name[2:])
     return types
-
-
-def repair_iob2(tags: Sequence[str]) -> list[str]:
-    """An I-X that does not continue an X entity starts one (B-X), so BILUO conversion holds."""
-    out: list[str] = []
-    for t in tags:
-        if t.startswith("I-") and (not out or out[-1] == "O" or out[-1][2:] != t[2:]):
-            t = "B-" + t[2:]
-        out.append(t)
-    return out
 
 
 class SpacyNER:
@@ -125,7 +116,8 @@ class SpacyNER:
                 raise AlrunError(f"spacy_ner: {len(toks)} tokens but {len(ids)} tags")
             if not len(toks):
                 continue
-            names = repair_iob2([self.names[i] for i in ids])
+            # an I-X that does not continue an X entity starts one, so BILUO conversion holds
+            names = to_iob2([self.names[i] for i in ids], "spacy_ner training tags")
             examples.append(Example.from_dict(self._doc(toks), {"entities": iob_to_biluo(names)}))
         if not examples:
             raise AlrunError("spacy_ner: nothing to train on (no non-empty sentences)")
