@@ -17,10 +17,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from alrun.config import check, register_schema, to_dict
-from alrun.data import Splits, load_splits, load_token_splits
+from alrun.data import Splits, load_splits, load_token_splits, seed_from_prodigy
 from alrun.errors import AlrunError
 from alrun.loop import RoundResult, active_learning
-from alrun.models import MODELS, ModelContext
+from alrun.models import MODELS, ModelContext, save_model
 from alrun.oracle import ORACLES
 from alrun.progress import progress_bar
 from alrun.selection import select_best
@@ -80,10 +80,15 @@ def _run_identity(cfg: DictConfig) -> tuple[Path, str | None, str]:
     return Path(hc.runtime.output_dir), group, hc.job.override_dirname or "default"
 
 
-def _load(cfg: DictConfig) -> Splits:
+def _load(cfg: DictConfig) -> tuple[Splits, np.ndarray | None]:
+    """The pool and test split, and the seed set's pool indices when annotations are given."""
     if cfg.task.name == "ner":
-        return load_token_splits(cfg, cfg.dataset, cfg.seed, cfg.loop.unit)
-    return load_splits(cfg, cfg.dataset, cfg.seed)
+        splits = load_token_splits(cfg, cfg.dataset, cfg.seed, cfg.loop.unit)
+    else:
+        splits = load_splits(cfg, cfg.dataset, cfg.seed)
+    if cfg.loop.initial_from:
+        return seed_from_prodigy(cfg, splits)
+    return splits, None
 
 
 def _round_row(res: RoundResult, splits: Splits, task: Any) -> dict[str, Any]:
@@ -104,7 +109,7 @@ def _round_row(res: RoundResult, splits: Splits, task: Any) -> dict[str, Any]:
 def run(cfg: DictConfig) -> dict[str, Any]:
     parts = build_parts(cfg)
     task = parts["task"]
-    splits = _load(cfg)
+    splits, initial = _load(cfg)
     pool, test = splits.pool, splits.test
     oracle = ORACLES.get(cfg.oracle.name)(pool)
     run_dir, group, name = _run_identity(cfg)
@@ -151,6 +156,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     rows: list[dict[str, Any]] = []
     labeled_round: list[int] = []
+    last: RoundResult | None = None
     metric = task.selection_metric
     for res in active_learning(
         n_pool=len(pool),
@@ -163,9 +169,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         round_size=cfg.loop.round_size,
         budget=cfg.loop.budget,
         rng=np.random.default_rng(cfg.seed),
+        initial=initial,
     ):
         row = _round_row(res, splits, task)
         rows.append(row)
+        last = res
         labeled_round += [res.round] * (len(res.labeled) - len(labeled_round))
         write_atomic(run_dir / "rounds.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
         write_atomic(
@@ -175,6 +183,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                     {
                         "index": int(i),
                         "id": pool.ids[i],
+                        **task.item_record(pool, i),
                         **task.label_record(y, pool.label_names),
                         "round": rd,
                     }
@@ -197,6 +206,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             ", ".join(f"{m} {res.test[m]:.4f}" for m in task.headline),
             res.seconds["round"],
         )
+    assert last is not None
+    chosen = last.selection.chosen
+    save_model(
+        last.selection.model,
+        parts["candidates"][chosen],
+        base_ctx,
+        run_dir / "model",
+        {
+            "task": task.name,
+            "candidate": chosen,
+            "round": last.round,
+            "labeled": len(last.labeled),
+            "dataset": cfg.dataset.name,
+            "tokenizer": cfg.dataset.get("tokenizer") or "blank:en",
+        },
+    )
     plot_learning_curve(
         rows,
         run_dir / "learning_curve.png",

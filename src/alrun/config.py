@@ -18,6 +18,8 @@ class LoopConfig:
     round_size: int = 10  # items queried per round
     budget: int = 200  # total items labelled, initial set included
     unit: str = "document"
+    # Prodigy JSONL whose accepted annotations are the labelled seed set (else a random start)
+    initial_from: str | None = None
 
 
 @dataclass
@@ -54,7 +56,7 @@ def check(cfg: DictConfig) -> None:
     for key in ("initial_size", "round_size", "budget"):
         if loop[key] < 1:
             raise AlrunError(f"loop.{key}={loop[key]} must be at least 1; e.g. loop.{key}=10")
-    if loop.budget < loop.initial_size:
+    if loop.budget < loop.initial_size and not loop.get("initial_from"):
         raise AlrunError(
             f"loop.budget={loop.budget} is below loop.initial_size={loop.initial_size}; "
             "raise the budget or lower the initial size"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,27 +64,28 @@ def _fmt(path: Path, fmt: str) -> str:
     return "hf"
 
 
+def json_records(stream: Iterable[bytes | str], name: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """("NAME line N", object) for each non-blank JSONL line; errors name the line."""
+    for n, raw in enumerate(stream, start=1):
+        where = f"{name} line {n}"
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as e:
+            raise AlrunError(f"{where}: not UTF-8 ({e.reason}); re-save the file as UTF-8") from e
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise AlrunError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from e
+        if not isinstance(rec, dict):
+            raise AlrunError(f"{where}: expected a JSON object per line, got {type(rec).__name__}")
+        yield where, rec
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     with path.open("rb") as f:
-        for n, raw in enumerate(f, start=1):
-            where = f"{path} line {n}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise AlrunError(
-                    f"{where}: not UTF-8 ({e.reason}); re-save the file as UTF-8"
-                ) from e
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise AlrunError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from e
-            if not isinstance(rec, dict):
-                raise AlrunError(
-                    f"{where}: expected a JSON object per line, got {type(rec).__name__}"
-                )
-            yield where, rec
+        yield from json_records(f, str(path))
 
 
 def _read_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -125,13 +126,13 @@ def _read_hf(source: str, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
         )
 
 
-def _check_file(path: Path, what: str) -> None:
+def _check_file(path: Path, what: str, key: str = "dataset.path") -> None:
     if path.is_dir():
-        raise AlrunError(f"{path} is a directory; dataset.path must name {what}")
+        raise AlrunError(f"{path} is a directory; {key} must name {what}")
     if not path.exists():
         raise AlrunError(
-            f"data file not found: {path}. Set dataset.path, or the data directory "
-            "with data_dir=... or the ALRUN_DATA_DIR environment variable"
+            f"data file not found: {path}. Set {key} (absolute, or relative to the data "
+            "directory: data_dir=... or the ALRUN_DATA_DIR environment variable)"
         )
 
 
@@ -142,13 +143,91 @@ def read_records(cfg: DictConfig, path: Path, split: str) -> Iterator[tuple[str,
         return _read_jsonl(path) if fmt == "jsonl" else _read_csv(path)
     if fmt == "hf":
         return _read_hf(str(path) if path.exists() else str(cfg.path), split)
-    raise AlrunError(f"dataset.format={fmt!r} is not one of auto, jsonl, csv, hf")
+    raise AlrunError(f"dataset.format={fmt!r} is not one of auto, jsonl, csv, hf, prodigy")
+
+
+# --------------------------------------------------------------------------- Prodigy JSONL
+
+
+def prodigy_report(report: Any, alignment: str, key: str) -> None:
+    """Log what a Prodigy file gave; stop (naming every line) where the conversion failed."""
+    if report.failed(alignment):
+        raise AlrunError(
+            f"{report.text()}\nfix those lines"
+            + (
+                f", or set {key.rsplit('.', 1)[0]}.alignment=contract|expand"
+                if report.skipped and alignment == "strict"
+                else ""
+            )
+        )
+    lost = report.skipped or report.not_data or report.adjusted
+    (log.warning if lost else log.info)("%s", report.text())
+
+
+def _prodigy_opts(cfg: DictConfig) -> tuple[str, str]:
+    return str(cfg.get("alignment") or "strict"), str(cfg.get("tokenizer") or "blank:en")
+
+
+def _prodigy_text(cfg: DictConfig, path: Path, label_names: list[str]) -> TextDataset:
+    from alrun import prodigy
+
+    examples, report = prodigy.read_textcat(path, label_names)
+    prodigy_report(report, "strict", "dataset.path")
+    index = {name: i for i, name in enumerate(label_names)}
+    for e in examples:
+        if e.label not in index:
+            raise AlrunError(
+                f"{path} line {e.line}: label {e.label!r} is not in the label set "
+                f"{label_names}; fix the data or add the label to dataset.labels"
+            )
+    if not examples:
+        raise AlrunError(f"{path}: no accepted text classification examples")
+    return TextDataset(
+        ids=[str(e.meta.get("id", f"line-{e.line}")) for e in examples],
+        texts=[e.text for e in examples],
+        labels=np.asarray([index[e.label] for e in examples], dtype=np.int64),
+        label_names=label_names,
+    )
+
+
+def _prodigy_labels(cfg: DictConfig, path: Path) -> list[str]:
+    """The label set of a Prodigy text classification file: dataset.labels, else its own."""
+    from alrun import prodigy
+
+    if cfg.get("labels"):
+        return [str(x) for x in cfg.labels]
+    _check_file(path, "a Prodigy JSONL file")
+    examples, _ = prodigy.read_textcat(path)
+    return list(dict.fromkeys(e.label for e in examples))
+
+
+def _prodigy_tokens(cfg: DictConfig, path: Path) -> list[RawDoc]:
+    """Accepted NER tasks; consecutive tasks sharing meta.doc form one document, else each
+    task is its own document (one sentence)."""
+    from alrun import prodigy
+
+    alignment, tokenizer = _prodigy_opts(cfg)
+    examples, report = prodigy.read_ner(path, alignment, tokenizer)
+    prodigy_report(report, alignment, "dataset.path")
+    docs: list[RawDoc] = []
+    prev = None
+    for e in examples:
+        doc = e.meta.get("doc")
+        sent = (f"{path} line {e.line}", e.words, e.tags)
+        if doc is not None and doc == prev:
+            docs[-1][1].append(sent)
+        else:
+            docs.append((str(doc) if doc is not None else f"line-{e.line}", [sent]))
+        prev = doc
+    return docs
 
 
 # --------------------------------------------------------------------------- building datasets
 
 
 def _load_file(cfg: DictConfig, path: Path, split: str, label_names: list[str]) -> TextDataset:
+    if _fmt(path, cfg.get("format", "auto")) == "prodigy":
+        return _prodigy_text(cfg, path, label_names)
     text_field, label_field = cfg.text_field, cfg.label_field
     id_field = cfg.get("id_field")
     index = {name: i for i, name in enumerate(label_names)}
@@ -189,14 +268,16 @@ def _dedup(ds: TextDataset, exclude: set[str] = frozenset()) -> tuple[TextDatase
 
 def load_splits(cfg: DictConfig, dataset: DictConfig, seed: int) -> Splits:
     """The pool and the test split, deduplicated; stratified split fixed by the seed."""
-    label_names = [str(x) for x in dataset.labels]
+    path = data_path(cfg, dataset.path)
+    if _fmt(path, dataset.get("format", "auto")) == "prodigy":
+        label_names = _prodigy_labels(dataset, path)
+    else:
+        label_names = [str(x) for x in dataset.labels or []]
     if len(label_names) < 2 or len(set(label_names)) != len(label_names):
         raise AlrunError(
             f"dataset.labels={label_names} needs at least two distinct labels for classification"
         )
-    full = _load_file(
-        dataset, data_path(cfg, dataset.path), dataset.get("split", "train"), label_names
-    )
+    full = _load_file(dataset, path, dataset.get("split", "train"), label_names)
     if dataset.get("test_path"):
         test, n_test_dup = _dedup(
             _load_file(
@@ -370,9 +451,12 @@ def _read_tokens(cfg: DictConfig, path: Path) -> list[RawDoc]:
     fmt = cfg.get("format", "auto")
     if fmt == "auto":
         fmt = "jsonl" if path.suffix.lower() in (".jsonl", ".json", ".ndjson") else "conll"
-    if fmt not in ("conll", "jsonl"):
-        raise AlrunError(f"dataset.format={fmt!r}: NER data is read from conll or jsonl files")
-    docs = read_conll(path) if fmt == "conll" else read_token_jsonl(cfg, path)
+    if fmt not in ("conll", "jsonl", "prodigy"):
+        raise AlrunError(
+            f"dataset.format={fmt!r}: NER data is read from conll, jsonl or prodigy files"
+        )
+    readers = {"conll": read_conll, "jsonl": lambda p: read_token_jsonl(cfg, p)}
+    docs = _prodigy_tokens(cfg, path) if fmt == "prodigy" else readers[fmt](path)
     if not docs:
         raise AlrunError(f"{path}: no sentences; the data file is empty")
     return docs
@@ -486,3 +570,111 @@ def load_token_splits(cfg: DictConfig, dataset: DictConfig, seed: int, unit: str
         [f"{k}->{v}" if k != v else k for k, v in scheme.items()],
     )
     return Splits(pool=pool, test=test)
+
+
+# --------------------------------------------------------------------------- seed annotations
+
+
+def _seed_items(cfg: DictConfig, path: Path, pool: TextDataset | SeqDataset) -> list[tuple]:
+    """(key, id, item, label) per accepted seed annotation, labels encoded like the pool's."""
+    from alrun import prodigy
+
+    alignment, tokenizer = _prodigy_opts(cfg.dataset)
+    names = pool.label_names
+    index = {name: i for i, name in enumerate(names)}
+    if isinstance(pool, TextDataset):
+        examples, report = prodigy.read_textcat(path, names)
+        prodigy_report(report, "strict", "loop.initial_from")
+        items = []
+        for e in examples:
+            if e.label not in index:
+                raise AlrunError(
+                    f"{path} line {e.line}: label {e.label!r} is not in the run's label set "
+                    f"{names}; fix the annotation or the dataset's labels"
+                )
+            items.append((e.text, str(e.meta.get("id", f"seed-{e.line}")), e.text, index[e.label]))
+        return items
+    ner, report = prodigy.read_ner(path, alignment, tokenizer)
+    prodigy_report(report, alignment, "dataset.alignment")
+    label_map = {str(k): str(v) for k, v in (cfg.dataset.get("label_map") or {}).items()}
+    dropped: dict[str, None] = {}
+    items = []
+    for e in ner:
+        tags = []
+        for t in e.tags:
+            name = t if t == "O" else f"{t[:2]}{label_map.get(t[2:], t[2:])}"
+            if name not in index:
+                dropped.setdefault(t[2:], None)
+            tags.append(index.get(name, 0))
+        key = (tuple(e.words),)
+        items.append((key, str(e.meta.get("id", f"seed-{e.line}")), [e.words], [np.asarray(tags)]))
+    if dropped:
+        log.warning("%s: entity types %s are not in the run's label set: tagged O", path, dropped)
+    return items
+
+
+def seed_from_prodigy(cfg: DictConfig, splits: Splits) -> tuple[Splits, np.ndarray]:
+    """The labelled seed set from annotations (loop.initial_from), instead of a random start.
+
+    An annotated item already in the pool is labelled with the annotation (which wins over the
+    dataset's own label); one not in the pool is added to it; one in the test split leaves the
+    test split (it is training data now). The pool is everything else.
+    """
+    path = data_path(cfg, cfg.loop.initial_from)
+    _check_file(path, "a Prodigy JSONL file", "loop.initial_from")
+    pool, test = splits.pool, splits.test
+    seed = _seed_items(cfg, path, pool)
+    if not seed:
+        raise AlrunError(f"loop.initial_from={path}: no accepted annotations to start from")
+
+    def key_of(data: TextDataset | SeqDataset, i: int) -> Any:
+        if isinstance(data, TextDataset):
+            return data.texts[i]
+        return tuple(tuple(s) for s in data.sentences[i])
+
+    seed_keys = {k for k, *_ in seed}
+    in_test = [i for i in range(len(test)) if key_of(test, i) in seed_keys]
+    if in_test:
+        test = test.subset(np.setdiff1d(np.arange(len(test)), in_test))
+        log.warning("%d annotated seed items were in the test split: moved out of it", len(in_test))
+    where = {key_of(pool, i): i for i in range(len(pool))}
+    labels = list(pool.labels)
+    extra: list[tuple] = []
+    initial: list[int] = []
+    taken: set[int] = set()
+    for key, id_, item, label in seed:
+        if key in where:
+            i = where[key]
+            if i in taken:
+                continue  # the same text annotated twice without an _input_hash: first wins
+            labels[i] = label
+        else:
+            i = where[key] = len(pool) + len(extra)
+            extra.append((id_, item, label))
+        initial.append(i)
+        taken.add(i)
+    if isinstance(pool, TextDataset):
+        pool = TextDataset(
+            pool.ids + [e[0] for e in extra],
+            pool.texts + [e[1] for e in extra],
+            np.asarray(labels + [e[2] for e in extra], dtype=np.int64),
+            pool.label_names,
+        )
+    else:
+        arr = np.empty(len(labels) + len(extra), dtype=object)
+        arr[:] = labels + [e[2] for e in extra]
+        pool = SeqDataset(
+            pool.ids + [e[0] for e in extra],
+            pool.sentences + [e[1] for e in extra],
+            arr,
+            pool.label_names,
+            pool.doc_ids + [e[0] for e in extra],
+        )
+    log.info(
+        "seed set: %d annotated items from %s (%d matched the pool, %d added)",
+        len(initial),
+        path,
+        len(initial) - len(extra),
+        len(extra),
+    )
+    return Splits(pool=pool, test=test), np.asarray(initial, dtype=np.int64)

@@ -40,10 +40,20 @@ def active_learning(
     round_size: int,
     budget: int,
     rng: np.random.Generator,
+    initial: np.ndarray | None = None,
 ) -> Iterator[RoundResult]:
-    if initial_size > n_pool:
+    """`initial`: the seed set's pool indices (annotations given up front), else random."""
+    if initial is not None:
+        if len(initial) > budget:
+            raise AlrunError(
+                f"the seed set (loop.initial_from) holds {len(initial)} items, above "
+                f"loop.budget={budget}; raise the budget"
+            )
+        labeled = np.asarray(initial, dtype=np.int64)
+    elif initial_size > n_pool:
         raise AlrunError(f"loop.initial_size={initial_size} exceeds the pool ({n_pool} items)")
-    labeled = rng.choice(n_pool, size=initial_size, replace=False)
+    else:
+        labeled = rng.choice(n_pool, size=initial_size, replace=False)
     labels = label(labeled)
     for r in range(n_pool):
         t = {"start": time.perf_counter()}

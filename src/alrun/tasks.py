@@ -76,6 +76,10 @@ class Multiclass:
             "tokens": int(sum(len(data.texts[i].split()) for i in idx)),
         }
 
+    def item_record(self, data: TextDataset, i: int) -> dict[str, Any]:
+        """What labeled.jsonl keeps of an item, so it converts to Prodigy on its own."""
+        return {"text": data.texts[i]}
+
     def label_record(self, label: Any, label_names: Sequence[str]) -> dict[str, Any]:
         return {"label": label_names[int(label)]}
 
@@ -202,6 +206,9 @@ class Ner:
             "sentences": int(sum(len(data.sentences[i]) for i in idx)),
             "tokens": int(sum(len(s) for i in idx for s in data.sentences[i])),
         }
+
+    def item_record(self, data: SeqDataset, i: int) -> dict[str, Any]:
+        return {"tokens": data.sentences[i]}
 
     def label_record(self, label: Any, label_names: Sequence[str]) -> dict[str, Any]:
         return {"tags": [[label_names[t] for t in s] for s in label]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -47,6 +48,12 @@ class Model(Protocol):
 
     def predict(self, texts: Sequence[Any]) -> Predictions: ...
 
+    def save(self, path: Path) -> None:
+        """Write the fitted state into the folder `path`, in the library's native format."""
+
+    def load(self, path: Path) -> None:
+        """Restore what `save` wrote, into a fresh model built from the same spec."""
+
 
 MODELS: Registry = Registry("model", "models.<key>.name (conf/model/)")
 
@@ -55,6 +62,46 @@ def build_model(ctx: ModelContext, spec: dict[str, Any]) -> Model:
     """A fresh, untrained model from its config block (`name` + hyper-parameters)."""
     params = {k: v for k, v in spec.items() if k != "name"}
     return MODELS.get(spec["name"])(ctx, **params)
+
+
+MODEL_FILE = "alrun-model.json"
+
+
+def save_model(
+    model: Model, spec: dict[str, Any], ctx: ModelContext, path: Path, info: dict[str, Any]
+) -> None:
+    """The kept model in its native format plus what rebuilding it needs (spec, labels)."""
+    path.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    meta = {
+        "spec": spec,
+        "n_classes": ctx.n_classes,
+        "label_names": list(ctx.label_names),
+        "seed": ctx.seed,
+        **info,
+    }
+    (path / MODEL_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def load_model(path: Path, cache_dir: Path) -> tuple[Model, dict[str, Any]]:
+    """A saved model, ready to predict, and its metadata (task, label names, tokenizer)."""
+    from alrun.errors import AlrunError
+
+    meta_file = path / MODEL_FILE
+    if not meta_file.exists():
+        raise AlrunError(
+            f"{path} holds no saved model ({MODEL_FILE} missing); give a finished run's folder"
+        )
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    ctx = ModelContext(
+        n_classes=meta["n_classes"],
+        seed=meta["seed"],
+        cache_dir=cache_dir,
+        label_names=meta["label_names"],
+    )
+    model = build_model(ctx, meta["spec"])
+    model.load(path)
+    return model, meta
 
 
 def expand_probs(probs: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:

@@ -12,9 +12,9 @@ import contextlib
 import os
 import re
 import tempfile
-import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from alrun.errors import AlrunError
 from alrun.models import MODELS, ModelContext
 from alrun.strategies import Predictions, sequence_predictions
 
+MODEL_FILE = "model.crfsuite"
 _UPPER, _LOWER, _DIGIT = re.compile(r"[A-Z]"), re.compile(r"[a-z]"), re.compile(r"[0-9]")
 
 
@@ -114,7 +115,7 @@ class CRFTagger:
         self.ctx, self.c1, self.c2, self.max_iterations = ctx, c1, c2, max_iterations
         self.names = list(ctx.label_names)
         self.index = {n: i for i, n in enumerate(self.names)}
-        self.path: str | None = None
+        self.model: bytes | None = None  # the CRFsuite model file's bytes
 
     def fit(self, sentences: Sequence[Sequence[str]], tags: Sequence[np.ndarray]) -> None:
         import pycrfsuite
@@ -130,23 +131,30 @@ class CRFTagger:
                 "feature.possible_transitions": True,
             }
         )
+        # CRFsuite trains into a file; its bytes are kept in memory, so no file outlives fit
         fd, path = tempfile.mkstemp(suffix=".crfsuite")
         os.close(fd)
-        weakref.finalize(self, _remove, path)
-        trainer.train(path)  # L-BFGS from zero weights: deterministic, no seed needed
-        self.path = path
+        try:
+            trainer.train(path)  # L-BFGS from zero weights: deterministic, no seed needed
+            self.model = Path(path).read_bytes()
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(path)
 
-    def save(self, path: str) -> None:
-        """The native CRFsuite model file."""
-        assert self.path is not None, "fit first"
-        with open(self.path, "rb") as src, open(path, "wb") as dst:
-            dst.write(src.read())
+    def save(self, path: Path) -> None:
+        """The native CRFsuite model file, `model.crfsuite` (crfsuite's own tagger reads it)."""
+        assert self.model is not None, "fit first"
+        (path / MODEL_FILE).write_bytes(self.model)
+
+    def load(self, path: Path) -> None:
+        self.model = (path / MODEL_FILE).read_bytes()
 
     def predict(self, sentences: Sequence[Sequence[str]]) -> Predictions:
         import pycrfsuite
 
+        assert self.model is not None, "fit first"
         tagger = pycrfsuite.Tagger()
-        tagger.open(self.path)
+        tagger.open_inmemory(self.model)
         known = [(self.index[lab], lab) for lab in tagger.labels()]
         marginals, logprob, best = [], [], []
         for toks in sentences:
@@ -161,11 +169,6 @@ class CRFTagger:
             best.append(np.array([self.index[p] for p in path], dtype=np.int64))
         tagger.close()
         return sequence_predictions(marginals, logprob, best)
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.remove(path)
 
 
 @MODELS.register

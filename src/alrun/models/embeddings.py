@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
+import joblib
 import numpy as np
 
 from alrun.errors import AlrunError
@@ -77,7 +78,7 @@ def encode(
 
     tok, enc = _load_encoder(model)
     size = max_length - 2  # room for [CLS] and [SEP]
-    ids = tok(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+    ids = tok(list(texts), add_special_tokens=False, truncation=False)["input_ids"] if texts else []
     chunks = [(i, w) for i, t in enumerate(ids) for w in _windows(t, size, max_windows)]
     order = np.argsort([-len(w) for _, w in chunks], kind="stable")  # similar lengths together
     dim = enc.config.hidden_size
@@ -117,7 +118,9 @@ class EmbeddingTable:
             f"{model}|{max_length}|{max_windows}|{ctx.corpus_fingerprint}".encode()
         ).hexdigest()
         path = Path(ctx.cache_dir) / "embeddings" / f"{key[:32]}.npy"
-        if path.exists():
+        if len(corpus) == 0:  # a saved model rebuilt for prediction: every text is embedded live
+            self.matrix = np.zeros((0, 0), dtype=np.float32)
+        elif path.exists():
             self.matrix = np.load(path)
             log.info("embeddings: cache hit %s", path)
         else:
@@ -130,10 +133,12 @@ class EmbeddingTable:
             log.info("embeddings: cached %d x %d at %s", *self.matrix.shape, path)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        rows = [self.row.get(t, -1) for t in texts]
-        missing = [i for i, r in enumerate(rows) if r < 0]
+        rows = np.array([self.row.get(t, -1) for t in texts], dtype=np.int64)
+        missing = np.flatnonzero(rows < 0)
+        if len(missing) == len(rows):  # none cached (an empty corpus included)
+            return encode(list(texts), *self.args)
         X = self.matrix[np.maximum(rows, 0)]
-        if missing:
+        if len(missing):
             X[missing] = encode([texts[i] for i in missing], *self.args)
         return X
 
@@ -165,6 +170,13 @@ class EmbedLogReg:
     def predict(self, texts: Sequence[str]) -> Predictions:
         return Predictions(self.lr.predict_proba(self.embed(texts)))
 
+    def save(self, path: Path) -> None:
+        """The fitted LR (joblib, sklearn's persistence); the frozen encoder is not copied."""
+        joblib.dump(self.lr.state(), path / "classifier.joblib")
+
+    def load(self, path: Path) -> None:
+        self.lr.restore(joblib.load(path / "classifier.joblib"))
+
 
 class EmbedCentroid:
     """Nearest class centroid by cosine; softmax(sim / temperature) gives probabilities.
@@ -191,6 +203,15 @@ class EmbedCentroid:
         probs = np.zeros((len(texts), self.n_classes))
         probs[:, self.seen] = p / p.sum(axis=1, keepdims=True)
         return Predictions(probs)
+
+    def save(self, path: Path) -> None:
+        """Centroids and the class ids they stand for (.npz); the encoder is not copied."""
+        assert self.centroids is not None and self.seen is not None, "fit first"
+        np.savez(path / "centroids.npz", centroids=self.centroids, seen=self.seen)
+
+    def load(self, path: Path) -> None:
+        with np.load(path / "centroids.npz") as f:
+            self.centroids, self.seen = f["centroids"], f["seen"]
 
 
 @MODELS.register

@@ -9,6 +9,7 @@ learning from noise. A hand-written loop instead of `Trainer`: no accelerate, ex
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -16,6 +17,8 @@ from alrun.models import MODELS, ModelContext
 from alrun.models.embeddings import PACKAGED, resolve_model_path
 from alrun.progress import progress_bar
 from alrun.strategies import Predictions
+
+HEAD = "head.safetensors"  # the classifier on the pooled tokens, next to the encoder's files
 
 
 class FineTuned:
@@ -110,6 +113,27 @@ class FineTuned:
                 logits = self._logits([texts[i] for i in idx])
                 out[idx] = torch.softmax(logits, dim=-1).double().numpy()
         return Predictions(out)
+
+    def save(self, path: Path) -> None:
+        """Encoder and tokenizer by `save_pretrained` (config.json, model.safetensors, ...);
+        the linear head on the pooled tokens is not a transformers head: head.safetensors."""
+        from safetensors.torch import save_file
+
+        assert self.encoder is not None, "fit first"
+        self.encoder.save_pretrained(path)
+        self.tok.save_pretrained(path)
+        save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, path / HEAD)
+
+    def load(self, path: Path) -> None:
+        import torch
+        from safetensors.torch import load_file
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tok = AutoTokenizer.from_pretrained(path)
+        self.encoder = AutoModel.from_pretrained(path)
+        self.encoder.eval()
+        self.head = torch.nn.Linear(self.encoder.config.hidden_size, self.ctx.n_classes)
+        self.head.load_state_dict(load_file(path / HEAD))
 
 
 @MODELS.register

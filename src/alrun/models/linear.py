@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import joblib
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -78,6 +81,13 @@ class TunedLogReg:
             return out
         return expand_probs(self._clf.predict_proba(X), self._clf.classes_, self.n_classes)
 
+    def state(self) -> dict[str, Any]:
+        """The fitted state: sklearn's estimator plus the chosen C (for joblib)."""
+        return {"classifier": self._clf, "only_class": self._only, "C": self.C}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._clf, self._only, self.C = state["classifier"], state["only_class"], state["C"]
+
 
 class TfidfLogReg:
     """Sparse lexical baseline: TF-IDF fitted on the labelled texts only, then tuned LR."""
@@ -105,6 +115,15 @@ class TfidfLogReg:
 
     def predict(self, texts: Sequence[str]) -> Predictions:
         return Predictions(self.lr.predict_proba(self.vec.transform(texts)))
+
+    def save(self, path: Path) -> None:
+        """sklearn's documented persistence: joblib (a pickle: load only trusted files)."""
+        joblib.dump({"vectorizer": self.vec, **self.lr.state()}, path / "model.joblib")
+
+    def load(self, path: Path) -> None:
+        state = joblib.load(path / "model.joblib")
+        self.vec = state["vectorizer"]
+        self.lr.restore(state)
 
 
 @MODELS.register

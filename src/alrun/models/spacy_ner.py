@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -167,6 +168,19 @@ class SpacyNER:
                     best.append(path)
                     logprob.append(top)
         return sequence_predictions(marginals, logprob, best)
+
+    def save(self, path: Path) -> None:
+        """spaCy's own pipeline folder (`nlp.to_disk`: config.cfg, meta.json, beam_ner/ ...),
+        with the averaged weights that `predict` uses, so `spacy.load` gives the same model."""
+        assert self.nlp is not None, "fit first"
+        with self.nlp.get_pipe("beam_ner").model.use_params(self.averages):
+            self.nlp.to_disk(path / "spacy")
+
+    def load(self, path: Path) -> None:
+        import spacy
+
+        self.nlp = spacy.load(path / "spacy")
+        self.averages = {}  # the saved weights are the averages already
 
     def _tag_ids(self, n: int, ents: Sequence[tuple[int, int, str]]) -> np.ndarray:
         seq = np.zeros(n, dtype=np.int64)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -23,8 +24,7 @@ from alrun.strategies import Predictions, sequence_predictions
 Chunk = tuple[int, int, list[list[int]]]  # (sentence, first word, sub-word ids of each word)
 
 
-@cache
-def _tokenizer(path: str):
+def _load_tokenizer(path: str):
     import transformers
     from transformers import AutoTokenizer
 
@@ -37,6 +37,9 @@ def _tokenizer(path: str):
     if not tok.is_fast:
         raise AlrunError(f"minilm_token_cls needs a fast tokenizer (word ids); {path} has none")
     return tok
+
+
+_tokenizer = cache(_load_tokenizer)  # the encoder's: loaded once per process
 
 
 class TokenClassifier:
@@ -222,6 +225,24 @@ class TokenClassifier:
                     marginals[i][w : w + len(first)] = probs[r, first]
         best = [m.argmax(axis=1) for m in marginals]
         return sequence_predictions(marginals, None, best)
+
+    def save(self, path: Path) -> None:
+        """Model (with its tag names as id2label) and tokenizer by `save_pretrained`."""
+        assert self.model is not None, "fit first"
+        self.model.save_pretrained(path)
+        self.tok.save_pretrained(path)
+
+    def load(self, path: Path) -> None:
+        from transformers import AutoModelForTokenClassification
+
+        self.tok = _load_tokenizer(str(path))
+        self.model = AutoModelForTokenClassification.from_pretrained(path)
+        self.model.eval()
+        if self.model.config.num_labels != self.ctx.n_classes:
+            raise AlrunError(
+                f"{path}: the saved model has {self.model.config.num_labels} tags, its "
+                f"metadata {self.ctx.n_classes}; save the model again"
+            )
 
 
 @MODELS.register
