@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import sys
 from functools import partial
 from pathlib import Path
@@ -23,10 +24,10 @@ from alrun.loop import RoundResult, active_learning
 from alrun.models import MODELS, ModelContext, save_model
 from alrun.oracle import ORACLES
 from alrun.progress import progress_bar
-from alrun.selection import select_best
-from alrun.strategies import STRATEGIES, Predictions
+from alrun.selection import Selection, select_best
+from alrun.strategies import COMMITTEE, STRATEGIES, Predictions
 from alrun.tasks import TASKS
-from alrun.tracking import LOGGERS, aulc, plot_learning_curve, write_atomic
+from alrun.tracking import LOGGERS, aulc, labels_to_target, plot_learning_curve, write_atomic
 
 log = logging.getLogger("alrun")
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -43,30 +44,59 @@ def build_parts(cfg: DictConfig) -> dict[str, Any]:
     STRATEGIES.check_params(
         cfg.strategy.name, _params(cfg.strategy, ("name", "tasks")), "strategy", positional=2
     )
+    spaces: dict[str, dict[str, Any]] = {}
     for key, spec in cfg.models.items():
         MODELS.check_params(
-            spec.name, _params(spec, ("name", "tasks")), f"models.{key}", positional=1
+            spec.name, _params(spec, ("name", "tasks", "search")), f"models.{key}", positional=1
         )
+        if spec.get("search"):
+            spaces[key] = _check_space(key, spec)
     ORACLES.get(cfg.oracle.name)
     LOGGERS.check_params(cfg.logger.name, _params(cfg.logger, ("name", "group")), "logger")
     task = TASKS.get(cfg.task.name)(**_params(cfg.task))
     strategy = partial(
         STRATEGIES.get(cfg.strategy.name), **_params(cfg.strategy, ("name", "tasks"))
     )
+    committee = cfg.strategy.name in COMMITTEE
+    if committee and len(cfg.models) < 2:
+        raise AlrunError(
+            f"strategy {cfg.strategy.name!r} is a query-by-committee: it needs at least 2 "
+            f"candidates, got {list(cfg.models)}; e.g. "
+            + ("'candidates=[crf_ner,spacy_ner]'" if task.name == "ner" else "candidates=default")
+        )
     _try_strategy(strategy, task.name, cfg.strategy.name)
     return {
         "task": task,
         "strategy": strategy,
-        "candidates": {key: _params(spec, ("tasks",)) for key, spec in cfg.models.items()},
+        "candidates": {key: _params(spec, ("tasks", "search")) for key, spec in cfg.models.items()},
+        "spaces": spaces,
+        "committee": committee,
     }
+
+
+def _check_space(key: str, spec: DictConfig) -> dict[str, Any]:
+    """A model file's `search:` block: known parameters, Optuna distribution types."""
+    space = to_dict(spec.search)
+    MODELS.check_params(spec.name, dict.fromkeys(space), f"models.{key}.search", positional=1)
+    for name, dist in space.items():
+        where = f"models.{key}.search.{name}"
+        kind = dist.get("type") if isinstance(dist, dict) else None
+        need = {"categorical": ("choices",), "int": ("low", "high"), "float": ("low", "high")}
+        if kind not in need or any(k not in dist for k in need[kind]):
+            raise AlrunError(
+                f"{where}={dist}: give {{type: int|float, low: .., high: .., log: bool}} "
+                "or {type: categorical, choices: [..]}"
+            )
+    return space
 
 
 def _try_strategy(strategy: Any, task: str, name: str) -> None:
     """Run the strategy once on made-up predictions so a bad parameter fails at start-up."""
     probs = np.full((2, 3, 3), 1 / 3) if task == "ner" else np.full((2, 3), 1 / 3)
     mask = np.ones((2, 3), dtype=bool) if task == "ner" else None
+    members = [Predictions(probs, mask), Predictions(probs, mask)]
     try:
-        strategy(Predictions(probs, mask), np.random.default_rng(0))
+        strategy(Predictions(probs, mask, committee=members), np.random.default_rng(0))
     except (ValueError, TypeError) as e:
         raise AlrunError(f"strategy {name!r}: {e}") from e
 
@@ -100,19 +130,33 @@ def _round_row(res: RoundResult, splits: Splits, task: Any) -> dict[str, Any]:
         "validation": sel.scores,
         "validation_method": sel.validation,
         "chosen": sel.chosen,
+        **({"tuned": sel.tuned} if sel.tuned else {}),
         "test": res.test,
         "seconds": {**res.seconds, "candidates": sel.seconds},
         "queried": len(res.queried),
     }
 
 
+def _limit_threads(n: int | None) -> None:
+    """One job's share of the cores: parallel jobs with a thread per core each thrash."""
+    if n is None:
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    torch.set_num_threads(n)
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     parts = build_parts(cfg)
+    _limit_threads(cfg.get("threads"))
     task = parts["task"]
     splits, initial = _load(cfg)
     pool, test = splits.pool, splits.test
     oracle = ORACLES.get(cfg.oracle.name)(pool)
     run_dir, group, name = _run_identity(cfg)
+    overrides = dict(o.split("=", 1) for o in HydraConfig.get().overrides.task if "=" in o)
     tags = [
         f"dataset:{cfg.dataset.name}",
         f"task:{cfg.task.name}",
@@ -125,7 +169,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         group=group,
         name=name,
         tags=tags,
-        config=to_dict(cfg),
+        config={**to_dict(cfg), "overrides": overrides},
         **_params(cfg.logger, ("name", "group")),
     )
     base_ctx = ModelContext(
@@ -141,18 +185,32 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         seed = int(np.random.default_rng([cfg.seed, r]).integers(2**31 - 1))
         ctx = dataclasses.replace(base_ctx, seed=seed)
         return select_best(
-            task, parts["candidates"], ctx, task.inputs(pool, labeled), labels, cfg.selection
+            task,
+            parts["candidates"],
+            ctx,
+            task.inputs(pool, labeled),
+            labels,
+            cfg.selection,
+            spaces=parts["spaces"],
+            refit_all=parts["committee"],
         )
 
     def evaluate(model) -> dict[str, Any]:
         pred = task.decode(task.predict(model, test_inputs), test_inputs)
         return task.metrics(test.labels, pred, test.label_names)
 
-    def predict(model, idx: np.ndarray) -> Predictions:
-        with progress_bar(f"scoring {len(idx)} pool items", 1) as bar:
-            preds = task.predict(model, task.inputs(pool, idx))
-            bar(1)
-        return preds
+    def predict(sel: Selection, idx: np.ndarray) -> Predictions:
+        inputs = task.inputs(pool, idx)
+        members = sel.members if parts["committee"] else {sel.chosen: sel.model}
+        with progress_bar(f"scoring {len(idx)} pool items", len(members)) as bar:
+            preds = {}
+            for key, model in members.items():
+                preds[key] = task.predict(model, inputs)
+                bar(1)
+        out = preds[sel.chosen]
+        if parts["committee"]:
+            out.committee = list(preds.values())
+        return out
 
     rows: list[dict[str, Any]] = []
     labeled_round: list[int] = []
@@ -210,7 +268,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     chosen = last.selection.chosen
     save_model(
         last.selection.model,
-        parts["candidates"][chosen],
+        last.selection.spec,
         base_ctx,
         run_dir / "model",
         {
@@ -230,17 +288,30 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         unit=cfg.loop.unit,
     )
     xs = [r["labeled"] for r in rows]
+    head = task.headline[0]
+    ys = [r["test"][head] for r in rows]
+
+    def to_target(x: list[float]) -> float | None:
+        v = labels_to_target(x, ys, task.target)
+        return None if math.isnan(v) else round(v, 1)
+
     summary = {
         "final/labeled": xs[-1],
         **{f"final/cost_{k}": v for k, v in rows[-1]["cost"].items()},
         **{f"final/test_{m}": rows[-1]["test"][m] for m in task.headline},
         **{f"aulc/test_{m}": aulc(xs, [r["test"][m] for r in rows]) for m in task.headline},
+        f"target/{head}": task.target,  # the same keys in every run, reached or not
+        "target/labels": to_target(xs),  # linear between rounds; null: never reached
+        "target/tokens": to_target([r["cost"]["tokens"] for r in rows]),
         "rounds": len(rows),
         "seconds": sum(r["seconds"]["round"] for r in rows),
     }
     write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     logger.finish(summary, rows)
-    log.info("done: %s", ", ".join(f"{k}={v:.4g}" for k, v in summary.items()))
+    log.info(
+        "done: %s",
+        ", ".join(f"{k}={v:.4g}" if v is not None else f"{k}=never" for k, v in summary.items()),
+    )
     log.info("run folder: %s", run_dir)
     return summary
 

@@ -28,6 +28,8 @@ class SelectionConfig:
     cv_max_size: int = 500
     cv_folds: int = 5
     val_fraction: float = 0.2
+    # Optuna trials per candidate with a `search:` space, each round (0 = the file's values)
+    trials: int = 0
 
 
 @dataclass
@@ -35,6 +37,9 @@ class AlrunConfig:
     seed: int = 0
     data_dir: str = "data"
     cache_dir: str = ".cache/alrun"
+    # CPU threads per run for BLAS and torch (null: the libraries' default, every core). Set
+    # threads=1 when a launcher runs jobs in parallel, or their threads fight over the cores.
+    threads: int | None = None
     loop: LoopConfig = field(default_factory=LoopConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     dataset: Any = None
@@ -92,6 +97,10 @@ def check(cfg: DictConfig) -> None:
     sel = cfg.selection
     if not 0 < sel.val_fraction < 1 or sel.cv_folds < 2:
         raise AlrunError("selection.val_fraction must be in (0, 1) and selection.cv_folds >= 2")
+    if cfg.get("threads") is not None and cfg.threads < 1:
+        raise AlrunError(f"threads={cfg.threads}; give a positive count, or null for all cores")
+    if sel.trials < 0:
+        raise AlrunError(f"selection.trials={sel.trials}; give 0 (no tuning) or more trials")
 
 
 def data_path(cfg: DictConfig, path: str) -> Path:

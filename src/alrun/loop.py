@@ -34,7 +34,7 @@ def active_learning(
     label: Callable[[np.ndarray], np.ndarray],
     train: Callable[[np.ndarray, np.ndarray, int], Selection],
     evaluate: Callable[[Any], dict[str, Any]],
-    predict: Callable[[Any, np.ndarray], Predictions],
+    predict: Callable[[Selection, np.ndarray], Predictions],
     strategy: Callable[[Predictions, np.random.Generator], np.ndarray],
     initial_size: int,
     round_size: int,
@@ -65,7 +65,7 @@ def active_learning(
         k = min(round_size, budget - len(labeled), len(unlabeled))
         queried = np.empty(0, dtype=np.int64)
         if k > 0:
-            scores = strategy(predict(chosen.model, unlabeled), rng)
+            scores = strategy(predict(chosen, unlabeled), rng)
             queried = unlabeled[select(scores, k, rng)]
         t["query"] = time.perf_counter()
         seconds = {

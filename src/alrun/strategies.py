@@ -27,6 +27,8 @@ class Predictions:
     mask: np.ndarray | None = None
     seq_logprob: np.ndarray | None = None
     best: np.ndarray | None = None
+    # every candidate's predictions on the same items (query-by-committee strategies only)
+    committee: list[Predictions] | None = None
 
     def __len__(self) -> int:
         return len(self.probs)
@@ -134,6 +136,45 @@ def token_entropy(
     if reduction == "mean":
         return ent.sum(axis=1) / np.maximum(preds.mask.sum(axis=1), 1)
     raise ValueError(f"strategy.reduction={reduction!r}; choose mean, max or sum")
+
+
+COMMITTEE = {"committee_vote_entropy"}  # strategies that need every candidate's predictions
+
+
+def _votes(p: Predictions) -> np.ndarray:
+    if _is_seq(p):
+        return p.best if p.best is not None else p.probs.argmax(axis=2)
+    return p.probs.argmax(axis=1)
+
+
+def _masked_mean(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return np.where(mask, values, 0.0).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)
+
+
+@STRATEGIES.register
+def committee_vote_entropy(preds: Predictions, rng: np.random.Generator) -> np.ndarray:
+    """Query-by-committee: the candidates trained this round vote (Dagan & Engelson 1995).
+
+    Score = entropy of the vote distribution; for sequences the per-token vote entropy averaged
+    over the item's tokens (Settles & Craven 2008). With a few members the votes take few
+    values, so ties are broken by the entropy of the members' mean distribution (x 1e-3).
+    """
+    members = preds.committee
+    if not members or len(members) < 2:
+        raise ValueError(
+            "committee_vote_entropy needs a committee of at least 2 candidates; "
+            "list more under candidates="
+        )
+    votes = np.stack([_votes(m) for m in members])  # [M, N] or [M, N, T]
+    n_classes = preds.probs.shape[-1]
+    share = np.stack([(votes == c).mean(axis=0) for c in range(n_classes)], axis=-1)
+    mean = np.mean([m.probs for m in members], axis=0)
+    if _is_seq(preds):
+        vote_h = _masked_mean(_entropy(share, axis=2), preds.mask)
+        mean_h = _masked_mean(_entropy(mean, axis=2), preds.mask)
+    else:
+        vote_h, mean_h = _entropy(share, axis=1), _entropy(mean, axis=1)
+    return vote_h + 1e-3 * mean_h
 
 
 def select(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -25,6 +25,7 @@ class Multiclass:
     """One label per document; selection on a validation metric, cost in documents/tokens."""
 
     selection_metric: str = "accuracy"
+    target: float = 0.9  # test headline[0] to reach: summary's labels-to-target
     name: str = "multiclass"
     headline: tuple[str, ...] = ("accuracy", "macro_f1")  # logged, summarised, plotted
 
@@ -147,6 +148,7 @@ class Ner:
     """Token tags (IOB2) per sentence; an item is a document or a sentence (loop.unit)."""
 
     selection_metric: str = "f1"
+    target: float = 0.75
     name: str = "ner"
     headline: tuple[str, ...] = ("f1", "precision", "recall", "token_accuracy")
 
@@ -218,17 +220,17 @@ TASKS: Registry = Registry("task", "task")
 
 
 @TASKS.register
-def multiclass(selection_metric: str = "accuracy") -> Multiclass:
+def multiclass(selection_metric: str = "accuracy", target: float = 0.9) -> Multiclass:
     if selection_metric not in ("accuracy", "macro_f1"):
         raise AlrunError(f"task.selection_metric={selection_metric!r}; choose accuracy or macro_f1")
-    return Multiclass(selection_metric=selection_metric)
+    return Multiclass(selection_metric=selection_metric, target=target)
 
 
 @TASKS.register
-def ner(selection_metric: str = "f1") -> Ner:
+def ner(selection_metric: str = "f1", target: float = 0.75) -> Ner:
     if selection_metric not in ("f1", "precision", "recall", "token_accuracy"):
         raise AlrunError(
             f"task.selection_metric={selection_metric!r}; choose f1, precision, recall "
             "or token_accuracy"
         )
-    return Ner(selection_metric=selection_metric)
+    return Ner(selection_metric=selection_metric, target=target)

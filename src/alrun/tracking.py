@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import struct
 import tempfile
@@ -33,6 +34,17 @@ def aulc(xs: Iterable[float], ys: Iterable[float]) -> float:
     if len(x) < 2 or x[-1] == x[0]:
         return float(y[-1]) if len(y) else float("nan")
     return float(np.trapezoid(y, x) / (x[-1] - x[0]))
+
+
+def labels_to_target(xs: Iterable[float], ys: Iterable[float], target: float) -> float:
+    """First x where the curve reaches the target, linear between rounds; NaN if never."""
+    x, y = np.asarray(list(xs), float), np.asarray(list(ys), float)
+    for i in range(len(y)):
+        if y[i] >= target:
+            if i == 0:
+                return float(x[0])
+            return float(x[i - 1] + (target - y[i - 1]) * (x[i] - x[i - 1]) / (y[i] - y[i - 1]))
+    return math.nan
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -107,3 +107,52 @@ def test_seed_study_preset():
 def test_typo_in_top_level_key_fails_at_compose():
     with pytest.raises(Exception, match="round_sizee"):
         make("loop.round_sizee=3")
+
+
+@pytest.mark.parametrize(
+    ("launcher", "target"),
+    [
+        ("joblib", "JoblibLauncher"),
+        ("submitit_local", "LocalLauncher"),
+        ("submitit_slurm", "SlurmLauncher"),
+        ("slurm", "SlurmLauncher"),  # ours: submitit_slurm with cluster defaults
+    ],
+)
+def test_launcher_plugins_compose(launcher, target):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith(target)
+    if launcher == "slurm":
+        assert cfg.hydra.launcher.cpus_per_task == 2 and cfg.hydra.launcher.timeout_min == 120
+
+
+def test_study_presets_sweep_what_their_readmes_say():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        bbc = compose("config", overrides=["experiment=bbc_strategies"], return_hydra_config=True)
+        conll = compose(
+            "config", overrides=["experiment=conll_strategies"], return_hydra_config=True
+        )
+    assert bbc.hydra.sweeper.params == {
+        "strategy": "random,least_confidence,margin,entropy,committee_vote_entropy",
+        "seed": "0,1,2",
+    }
+    assert conll.task.name == "ner" and conll.loop.unit == "sentence"
+    assert conll.hydra.sweeper.params.strategy == "random,least_confidence,mnlp,token_entropy"
+
+
+def test_committee_needs_two_candidates_and_search_spaces_are_checked():
+    with pytest.raises(AlrunError, match="at least 2"):
+        build_parts(make("strategy=committee_vote_entropy", "candidates=[tfidf_logreg]"))
+    parts = build_parts(make("strategy=committee_vote_entropy"))
+    assert parts["committee"] and set(parts["spaces"]) == {"tfidf_logreg"}
+    assert "search" not in parts["candidates"]["tfidf_logreg"]
+    for bad, message in (
+        ("+models.tfidf_logreg.search.nope={type:int,low:1,high:2}", "nope"),
+        ("models.tfidf_logreg.search.ngram_max.type=gaussian", "give {type"),
+        ("selection.trials=-1", "selection.trials"),
+        ("threads=0", "threads=0"),
+    ):
+        with pytest.raises(AlrunError, match=message):
+            build_parts(make(bad))

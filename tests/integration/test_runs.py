@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from alrun.tracking import read_wandb_run, wandb_offline_runs
+from alrun.tracking import flatten, read_wandb_run, wandb_offline_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 ALRUN = [sys.executable, "-c", "from alrun.cli import main; main()"]
@@ -101,18 +101,33 @@ def test_multirun_sweep_gives_one_wandb_run_per_job_in_one_group(tmp_path, bbc_s
     )
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert len(jobs) == 4
-    groups, labelled = set(), []
+    groups, labelled, summary_keys, varied = set(), [], [], set()
     for job in jobs:
         rounds = jsonl(job / "rounds.jsonl")
         [wandb_file] = wandb_offline_runs(job / "wandb")
         w = read_wandb_run(wandb_file)
         hist = [h for h in w["history"] if "test/accuracy" in h]
         assert [h["labeled"] for h in hist] == [10, 20, 30]
-        assert [h["test/accuracy"] for h in hist] == [r["test"]["accuracy"] for r in rounds]
+        for h, r in zip(hist, rounds, strict=True):  # every per-round number, as logged
+            flat = {k: v for k, v in flatten(r).items() if k != "queried"}
+            assert {k: h[k] for k in flat} == flat
         groups.add(w["group"])
         labelled.append((job / "labeled.jsonl").read_text())
+        # what a comparison needs: the varying overrides as config keys, tags, summary keys
+        over = w["config"]["overrides"]
+        varied.add((over["strategy"], over["seed"]))
+        assert {"dataset:bbc_news", "task:multiclass", f"strategy:{over['strategy']}"} <= set(
+            w["tags"]
+        )
+        summary_keys.append(
+            sorted(k for k in w["summary"] if k.split("/")[0] in ("final", "aulc", "target"))
+        )
+        assert w["summary"]["target/accuracy"] == 0.9
     assert len(groups) == 1 and None not in groups and "" not in groups
     assert len(set(labelled)) == 4  # strategies and seeds really differ
+    assert varied == {(s, seed) for s in ("random", "margin") for seed in ("0", "1")}
+    assert summary_keys[0] and all(k == summary_keys[0] for k in summary_keys)
+    assert "target/labels" in summary_keys[0]
 
 
 def _bad_label_slice(tmp_path: Path, bbc_slice: Path) -> Path:

@@ -55,7 +55,7 @@ def run(n_pool: int, initial: int, round_size: int, budget: int, strategy=margin
             label=lambda idx: y[idx],
             train=train,
             evaluate=lambda m: task.metrics(y, m.predict(texts).probs.argmax(1), ["a", "b", "c"]),
-            predict=lambda m, idx: m.predict([texts[i] for i in idx]),
+            predict=lambda sel, idx: sel.model.predict([texts[i] for i in idx]),
             strategy=strategy,
             initial_size=initial,
             round_size=round_size,
@@ -120,3 +120,28 @@ def test_selection_keeps_the_best_validation_score():
     sel = select_best(multiclass(), cands, ctx, texts, y, SEL)
     assert sel.chosen == "tfidf_logreg" and sel.scores["tfidf_logreg"] > sel.scores["weak"]
     assert sel.model.predict(texts).probs.shape == (45, 3)
+
+
+def test_tuning_is_seeded_only_tunes_candidates_with_a_space_and_refits_the_committee():
+    texts, y = corpus(45)
+    space = {
+        "ngram_max": {"type": "int", "low": 1, "high": 3},
+        "max_features": {"type": "int", "low": 1, "high": 200, "log": True},
+    }
+    weak = {**CANDS["tfidf_logreg"], "max_features": 1}  # the file's values: a poor first trial
+    cands = {"tuned": weak, "fixed": CANDS["tfidf_logreg"]}
+    sel = OmegaConf.merge(SEL, {"trials": 5})
+
+    def tune(seed: int):
+        ctx = ModelContext(3, seed, Path("/nonexistent"), label_names=["a", "b", "c"])
+        return select_best(multiclass(), cands, ctx, texts, y, sel, {"tuned": space}, True)
+
+    a, b, c = tune(0), tune(0), tune(1)
+    assert set(a.tuned) == {"tuned"} and set(a.tuned["tuned"]) == {"ngram_max", "max_features"}
+    assert a.tuned == b.tuned and a.scores == b.scores  # same seed, same trials
+    assert a.tuned != c.tuned  # another seed samples other trials
+    # the kept model is built from the tuned values; the committee holds every candidate
+    assert set(a.members) == {"tuned", "fixed"} and a.members[a.chosen] is a.model
+    assert a.tuned["tuned"]["max_features"] > 1  # tuning beat the poor defaults
+    if a.chosen == "tuned":
+        assert a.spec["max_features"] == a.tuned["tuned"]["max_features"]

@@ -58,12 +58,20 @@ def test_select_breaks_ties_at_random_not_by_position():
 
 
 def _preds(task: str) -> Predictions:
-    """50 random items: class distributions, or tag marginals of sentences of 1-12 tokens."""
+    """50 random items: class distributions, or tag marginals of sentences of 1-12 tokens;
+    with a committee of three such members for query-by-committee."""
     g = np.random.default_rng(3)
     if task == "multiclass":
-        return Predictions(g.dirichlet(np.ones(4), size=50))
-    lengths = g.integers(1, 13, size=50)
-    return sequence_predictions([g.dirichlet(np.ones(5), size=n) for n in lengths])
+        members = [Predictions(g.dirichlet(np.ones(4), size=50)) for _ in range(3)]
+    else:
+        lengths = g.integers(1, 13, size=50)
+        members = [
+            sequence_predictions([g.dirichlet(np.ones(5), size=n) for n in lengths])
+            for _ in range(3)
+        ]
+    out = members[0]
+    out.committee = members
+    return out
 
 
 CASES = [
@@ -149,3 +157,50 @@ def test_token_entropy_reductions_by_hand(reduction, expected):
 def test_token_entropy_rejects_unknown_reduction():
     with pytest.raises(ValueError, match="reduction='median'"):
         token_entropy(SEQ, rng(), reduction="median")
+
+
+def _onehot(labels: list[int], n: int = 3) -> np.ndarray:
+    return np.eye(n)[labels]
+
+
+def test_committee_vote_entropy_by_hand():
+    """Three members vote on three documents: unanimous, 2-1, all different. One-hot members
+    make the tie-break term (1e-3 x entropy of the mean) equal the vote entropy itself."""
+    members = [
+        Predictions(_onehot([0, 0, 0])),
+        Predictions(_onehot([0, 1, 1])),
+        Predictions(_onehot([0, 0, 2])),
+    ]
+    preds = Predictions(members[0].probs, committee=members)
+    ve = [0.0, -(2 / 3 * np.log(2 / 3) + 1 / 3 * np.log(1 / 3)), np.log(3)]
+    scores = STRATEGIES.get("committee_vote_entropy")(preds, rng())
+    assert scores == pytest.approx(np.array(ve) * 1.001)
+
+
+def test_committee_ties_break_on_the_mean_distribution():
+    """Same votes (all agree), but the members are less sure about item 1."""
+    a = Predictions(np.array([[0.9, 0.1], [0.6, 0.4]]))
+    b = Predictions(np.array([[0.95, 0.05], [0.55, 0.45]]))
+    scores = STRATEGIES.get("committee_vote_entropy")(Predictions(a.probs, committee=[a, b]), rng())
+    assert scores[0] < scores[1] < 1e-3
+
+
+def test_committee_vote_entropy_on_sequences_by_hand():
+    """Two members tag one 3-token sentence (+1 padding position): they split on token 2
+    only, so the mean token vote entropy is ln 2 / 3; padding never counts."""
+    m1 = sequence_predictions([_onehot([0, 1, 2])], best=[np.array([0, 1, 2])])
+    m2 = sequence_predictions([_onehot([0, 2, 2])], best=[np.array([0, 2, 2])])
+    short = sequence_predictions([_onehot([0, 0, 0, 0])[:1]])  # a second, 1-token item
+    both = [
+        sequence_predictions([m.probs[0], short.probs[0, :1]], best=[m.best[0], np.array([0])])
+        for m in (m1, m2)
+    ]
+    preds = Predictions(both[0].probs, both[0].mask, committee=both)
+    scores = STRATEGIES.get("committee_vote_entropy")(preds, rng())
+    assert scores == pytest.approx([np.log(2) / 3 * 1.001, 0.0])
+
+
+def test_committee_needs_two_members():
+    p = Predictions(_onehot([0, 1]))
+    with pytest.raises(ValueError, match="at least 2 candidates"):
+        STRATEGIES.get("committee_vote_entropy")(Predictions(p.probs, committee=[p]), rng())
