@@ -59,6 +59,4 @@ def test_tuning_is_reproducible_changes_params_and_never_reads_test(tmp_path, bb
     assert [{k: r[k] for k in keys} for r in again] == [{k: r[k] for k in keys} for r in a]
     # test labels rotated: every tuning and selection decision identical, test scores not
     assert [{k: r[k] for k in keys} for r in poisoned] == [{k: r[k] for k in keys} for r in a]
-    assert all(
-        p["test"]["accuracy"] < r["test"]["accuracy"] for p, r in zip(poisoned, a, strict=True)
-    )
+    assert all(p["test"] != r["test"] for p, r in zip(poisoned, a, strict=True))  # it was read
