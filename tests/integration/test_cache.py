@@ -59,3 +59,23 @@ def test_a_half_written_entry_is_never_read(tmp_path):
     subprocess.run([sys.executable, "-c", JOB, str(cache), str(again)], check=True, timeout=300)
     assert np.array_equal(np.load(again), np.load(first))
     assert np.array_equal(np.load(entry), good)  # recomputed and published whole
+
+
+def test_a_damaged_entry_is_recomputed_not_trusted(tmp_path):
+    """An entry cut short outside alrun (a copy, a full disk) is detected and replaced."""
+    cache = tmp_path / "cache"
+    first = tmp_path / "first.npy"
+    subprocess.run([sys.executable, "-c", JOB, str(cache), str(first)], check=True, timeout=300)
+    [entry] = (cache / "embeddings").iterdir()
+    whole = entry.read_bytes()
+    entry.write_bytes(whole[: len(whole) // 2])
+    again = tmp_path / "again.npy"
+    proc = subprocess.run(
+        [sys.executable, "-c", JOB, str(cache), str(again)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert np.array_equal(np.load(again), np.load(first))
+    assert entry.read_bytes() == whole  # replaced by a whole entry

@@ -105,6 +105,22 @@ def encode(
     return (out / np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)).astype(np.float32)
 
 
+def _load_entry(path: Path, rows: int) -> np.ndarray | None:
+    """A cache entry, or None when absent or damaged (a copy cut short, a full disk): then it
+    is recomputed and replaced, never trusted."""
+    if not path.exists():
+        return None
+    try:
+        matrix = np.load(path)
+    except (OSError, ValueError, EOFError) as e:
+        log.warning("embeddings: damaged cache entry %s (%s); recomputing it", path, e)
+        return None
+    if matrix.ndim != 2 or len(matrix) != rows:
+        log.warning("embeddings: cache entry %s has shape %s; recomputing it", path, matrix.shape)
+        return None
+    return matrix
+
+
 class EmbeddingTable:
     """Row lookup by text into the cached corpus embeddings; unseen texts are embedded live."""
 
@@ -120,17 +136,19 @@ class EmbeddingTable:
         path = Path(ctx.cache_dir) / "embeddings" / f"{key[:32]}.npy"
         if len(corpus) == 0:  # a saved model rebuilt for prediction: every text is embedded live
             self.matrix = np.zeros((0, 0), dtype=np.float32)
-        elif path.exists():
-            self.matrix = np.load(path)
-            log.info("embeddings: cache hit %s", path)
         else:
-            self.matrix = encode(list(corpus), *self.args)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npy")
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, self.matrix)
-            os.replace(tmp, path)
-            log.info("embeddings: cached %d x %d at %s", *self.matrix.shape, path)
+            cached = _load_entry(path, len(corpus))
+            if cached is not None:
+                self.matrix = cached
+                log.info("embeddings: cache hit %s", path)
+            else:
+                self.matrix = encode(list(corpus), *self.args)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npy")
+                with os.fdopen(fd, "wb") as f:
+                    np.save(f, self.matrix)
+                os.replace(tmp, path)  # readers see no entry or a whole one
+                log.info("embeddings: cached %d x %d at %s", *self.matrix.shape, path)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         rows = np.array([self.row.get(t, -1) for t in texts], dtype=np.int64)
