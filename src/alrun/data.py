@@ -149,16 +149,16 @@ def read_records(cfg: DictConfig, path: Path, split: str) -> Iterator[tuple[str,
 # --------------------------------------------------------------------------- Prodigy JSONL
 
 
-def prodigy_report(report: Any, alignment: str, key: str) -> None:
-    """Log what a Prodigy file gave; stop (naming every line) where the conversion failed."""
-    if report.failed(alignment):
+def _prodigy_report(report: Any, alignment: str | None) -> None:
+    """Log what a Prodigy file gave; stop (naming every line) where the conversion failed.
+
+    `alignment`: the NER span alignment applied, None for text classification (no spans).
+    """
+    if report.failed(alignment or "strict"):
+        snap = report.skipped and alignment == "strict"
         raise AlrunError(
             f"{report.text()}\nfix those lines"
-            + (
-                f", or set {key.rsplit('.', 1)[0]}.alignment=contract|expand"
-                if report.skipped and alignment == "strict"
-                else ""
-            )
+            + (", or set dataset.alignment=contract|expand" if snap else "")
         )
     lost = report.skipped or report.not_data or report.adjusted
     (log.warning if lost else log.info)("%s", report.text())
@@ -168,11 +168,15 @@ def _prodigy_opts(cfg: DictConfig) -> tuple[str, str]:
     return str(cfg.get("alignment") or "strict"), str(cfg.get("tokenizer") or "blank:en")
 
 
-def _prodigy_text(cfg: DictConfig, path: Path, label_names: list[str]) -> TextDataset:
+def _prodigy_text(cfg: DictConfig, path: Path, label_names: list[str] | None) -> TextDataset:
+    """Accepted text classification tasks; without `label_names`, the file's own labels."""
     from alrun import prodigy
 
+    _check_file(path, "a Prodigy JSONL file")
     examples, report = prodigy.read_textcat(path, label_names)
-    prodigy_report(report, "strict", "dataset.path")
+    _prodigy_report(report, None)
+    if label_names is None:
+        label_names = list(dict.fromkeys(e.label for e in examples))
     index = {name: i for i, name in enumerate(label_names)}
     for e in examples:
         if e.label not in index:
@@ -190,17 +194,6 @@ def _prodigy_text(cfg: DictConfig, path: Path, label_names: list[str]) -> TextDa
     )
 
 
-def _prodigy_labels(cfg: DictConfig, path: Path) -> list[str]:
-    """The label set of a Prodigy text classification file: dataset.labels, else its own."""
-    from alrun import prodigy
-
-    if cfg.get("labels"):
-        return [str(x) for x in cfg.labels]
-    _check_file(path, "a Prodigy JSONL file")
-    examples, _ = prodigy.read_textcat(path)
-    return list(dict.fromkeys(e.label for e in examples))
-
-
 def _prodigy_tokens(cfg: DictConfig, path: Path) -> list[RawDoc]:
     """Accepted NER tasks; consecutive tasks sharing meta.doc form one document, else each
     task is its own document (one sentence)."""
@@ -208,7 +201,7 @@ def _prodigy_tokens(cfg: DictConfig, path: Path) -> list[RawDoc]:
 
     alignment, tokenizer = _prodigy_opts(cfg)
     examples, report = prodigy.read_ner(path, alignment, tokenizer)
-    prodigy_report(report, alignment, "dataset.path")
+    _prodigy_report(report, alignment)
     docs: list[RawDoc] = []
     prev = None
     for e in examples:
@@ -269,15 +262,17 @@ def _dedup(ds: TextDataset, exclude: set[str] = frozenset()) -> tuple[TextDatase
 def load_splits(cfg: DictConfig, dataset: DictConfig, seed: int) -> Splits:
     """The pool and the test split, deduplicated; stratified split fixed by the seed."""
     path = data_path(cfg, dataset.path)
-    if _fmt(path, dataset.get("format", "auto")) == "prodigy":
-        label_names = _prodigy_labels(dataset, path)
-    else:
-        label_names = [str(x) for x in dataset.labels or []]
+    label_names = [str(x) for x in dataset.labels or []]
+    full = None
+    if not label_names and _fmt(path, dataset.get("format", "auto")) == "prodigy":
+        full = _prodigy_text(dataset, path, None)  # a Prodigy file names its own labels
+        label_names = full.label_names
     if len(label_names) < 2 or len(set(label_names)) != len(label_names):
         raise AlrunError(
             f"dataset.labels={label_names} needs at least two distinct labels for classification"
         )
-    full = _load_file(dataset, path, dataset.get("split", "train"), label_names)
+    if full is None:
+        full = _load_file(dataset, path, dataset.get("split", "train"), label_names)
     if dataset.get("test_path"):
         test, n_test_dup = _dedup(
             _load_file(
@@ -455,8 +450,12 @@ def _read_tokens(cfg: DictConfig, path: Path) -> list[RawDoc]:
         raise AlrunError(
             f"dataset.format={fmt!r}: NER data is read from conll, jsonl or prodigy files"
         )
-    readers = {"conll": read_conll, "jsonl": lambda p: read_token_jsonl(cfg, p)}
-    docs = _prodigy_tokens(cfg, path) if fmt == "prodigy" else readers[fmt](path)
+    if fmt == "prodigy":
+        docs = _prodigy_tokens(cfg, path)
+    elif fmt == "conll":
+        docs = read_conll(path)
+    else:
+        docs = read_token_jsonl(cfg, path)
     if not docs:
         raise AlrunError(f"{path}: no sentences; the data file is empty")
     return docs
@@ -584,7 +583,7 @@ def _seed_items(cfg: DictConfig, path: Path, pool: TextDataset | SeqDataset) -> 
     index = {name: i for i, name in enumerate(names)}
     if isinstance(pool, TextDataset):
         examples, report = prodigy.read_textcat(path, names)
-        prodigy_report(report, "strict", "loop.initial_from")
+        _prodigy_report(report, None)
         items = []
         for e in examples:
             if e.label not in index:
@@ -595,7 +594,7 @@ def _seed_items(cfg: DictConfig, path: Path, pool: TextDataset | SeqDataset) -> 
             items.append((e.text, str(e.meta.get("id", f"seed-{e.line}")), e.text, index[e.label]))
         return items
     ner, report = prodigy.read_ner(path, alignment, tokenizer)
-    prodigy_report(report, alignment, "dataset.alignment")
+    _prodigy_report(report, alignment)
     label_map = {str(k): str(v) for k, v in (cfg.dataset.get("label_map") or {}).items()}
     dropped: dict[str, None] = {}
     items = []

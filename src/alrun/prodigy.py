@@ -275,8 +275,7 @@ def _ner_spans(
                 )
                 report.add("skipped", reason, n)
                 return None
-            strict = align(tokens, start, end, "strict")
-            moved = moved or strict != got
+            moved = moved or (tokens[got[0]]["start"], tokens[got[1]]["end"]) != (start, end)
         elif "token_start" in s and "token_end" in s:
             got = (s["token_start"], s["token_end"])
             if not 0 <= got[0] <= got[1] < len(tokens):

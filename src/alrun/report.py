@@ -218,7 +218,7 @@ def find(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     return list(runs.values()), list(sweeps.values())
 
 
-def expected_jobs(sweep: Path) -> tuple[list[list[str]], list[str]]:
+def expected_jobs(multirun: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
     """Every job's overrides in Hydra's job order, and the keys the sweep varies.
 
     Uses Hydra's own parser and basic sweeper, so `a=1,2`, `range()` and sweeper params expand
@@ -227,7 +227,7 @@ def expected_jobs(sweep: Path) -> tuple[list[list[str]], list[str]]:
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    hydra = yaml.safe_load((sweep / "multirun.yaml").read_text(encoding="utf-8"))["hydra"]
+    hydra = multirun["hydra"]
     sweeper = hydra.get("sweeper") or {}
     target = str(sweeper.get("_target_", ""))
     if not target.endswith("BasicSweeper"):
@@ -245,9 +245,9 @@ def expected_jobs(sweep: Path) -> tuple[list[list[str]], list[str]]:
 def not_started(sweep: Path, found: Sequence[Path]) -> tuple[list[Skipped], list[str]]:
     """The sweep's jobs whose folder never appeared (matched by overrides, else by job number)."""
     try:
-        jobs, swept = expected_jobs(sweep)
-        subdir = yaml.safe_load((sweep / "multirun.yaml").read_text(encoding="utf-8"))
-        by_number = _get(subdir, "hydra.sweep.subdir") == "${hydra.job.num}"
+        multirun = yaml.safe_load((sweep / "multirun.yaml").read_text(encoding="utf-8"))
+        jobs, swept = expected_jobs(multirun)
+        by_number = _get(multirun, "hydra.sweep.subdir") == "${hydra.job.num}"
     except Exception as e:  # an odd sweeper or a corrupt file must not cost the report
         return [], [f"`{sweep}`: could not list the sweep's jobs ({e}); not-started jobs unknown"]
     mine = [p for p in found if p.resolve().is_relative_to(sweep.resolve())]

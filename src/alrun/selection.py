@@ -102,7 +102,6 @@ def suggest(trial: Any, space: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _tune(
-    task: Task,
     spec: dict[str, Any],
     space: Mapping[str, Any],
     trials: int,
@@ -158,7 +157,7 @@ def select_best(
 
             if trials and spaces.get(key):
                 tuned[key], scores[key] = _tune(
-                    task, spec, spaces[key], trials, (ctx.seed + j) % 2**32, score
+                    spec, spaces[key], trials, (ctx.seed + j) % 2**32, score
                 )
                 specs[key] = {**spec, **tuned[key]}
             else:
