@@ -347,16 +347,20 @@ class SeqDataset:
         )
 
 
+def _check_tag(tag: str, what: str) -> None:
+    if tag != "O" and (len(tag) < 3 or tag[1] != "-" or tag[0] not in "BI"):
+        raise AlrunError(
+            f"{what} is not O, B-TYPE or I-TYPE; "
+            "alrun reads IOB1/IOB2 tags (convert IOBES/BILOU first, and give every B-/I- a type)"
+        )
+
+
 def to_iob2(tags: Sequence[str], where: str) -> list[str]:
     """IOB1 or IOB2 -> IOB2: an I-X that does not continue an X entity starts one (B-X)."""
     out: list[str] = []
     prev = "O"
     for k, tag in enumerate(tags):
-        if tag != "O" and (len(tag) < 3 or tag[1] != "-" or tag[0] not in "BI"):
-            raise AlrunError(
-                f"{where}: tag {tag!r} (token {k + 1}) is not O, B-TYPE or I-TYPE; "
-                "alrun reads IOB1/IOB2 tags (convert IOBES/BILOU first)"
-            )
+        _check_tag(tag, f"{where}: tag {tag!r} (token {k + 1})")
         if tag.startswith("I-") and prev[2:] != tag[2:]:
             tag = "B-" + tag[2:]
         out.append(tag)
@@ -375,6 +379,8 @@ def read_conll(path: Path) -> list[RawDoc]:
     tokens: list[str] = []
     tags: list[str] = []
     start = 0
+    width = 0  # columns of the first token line; every token line must have as many
+    width_line = 0
 
     def end_sentence() -> None:
         nonlocal tokens, tags
@@ -403,6 +409,15 @@ def read_conll(path: Path) -> list[RawDoc]:
                         raise AlrunError(
                             f"{path} line {n}: expected `token tag` columns, got {line.strip()!r}"
                         )
+                    if not width:
+                        width, width_line = len(cols), n
+                    elif len(cols) != width:
+                        raise AlrunError(
+                            f"{path} line {n}: {len(cols)} columns, but line {width_line} has "
+                            f"{width}; every token line needs the same columns (token first, "
+                            "tag last, separated by spaces or tabs, no spaces inside a token)"
+                        )
+                    _check_tag(cols[-1], f"{path} line {n}: tag {cols[-1]!r}")
                     if not tokens:
                         start = n
                     tokens.append(cols[0])

@@ -74,10 +74,20 @@ def test_iob1_is_normalised_to_iob2():
     assert to_iob2(["B-LOC", "I-LOC"], "x") == ["B-LOC", "I-LOC"]  # IOB2 unchanged
 
 
-def test_iobes_tag_is_refused_with_its_line(tmp_path):
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("John S-PER\nran O\n", r"line 3: tag 'S-PER' is not O, B-TYPE or I-TYPE"),
+        ("John NNP X-PER\nran VBD O\n", r"line 3: tag 'X-PER' is not O, B-TYPE"),
+        ("ran O\nJohn B-\n", r"line 4: tag 'B-' is not O, B-TYPE or I-TYPE.*give every"),
+        ("John NNP B-NP B-PER\nran O\n", r"line 4: 2 columns, but line 3 has 4; every token"),
+        ("John\n", r"line 3: expected `token tag` columns, got 'John'"),
+    ],
+)
+def test_malformed_conll_stops_at_its_line_with_the_fix(tmp_path, body, message):
     f = tmp_path / "bad.conll"
-    f.write_text("-DOCSTART- O\n\nJohn S-PER\nran O\n", encoding="utf-8")
-    with pytest.raises(AlrunError, match=r"bad.conll line 3: tag 'S-PER' \(token 1\)"):
+    f.write_text("-DOCSTART- O\n\n" + body, encoding="utf-8")
+    with pytest.raises(AlrunError, match=r"bad.conll " + message):
         read_conll(f)
 
 
