@@ -22,7 +22,7 @@ from alrun.data import Splits, load_splits, load_token_splits, seed_from_prodigy
 from alrun.errors import AlrunError
 from alrun.loop import RoundResult, active_learning
 from alrun.models import MODELS, ModelContext, save_model
-from alrun.oracle import ORACLES
+from alrun.oracle import ORACLES, OracleContext
 from alrun.progress import progress_bar
 from alrun.selection import Selection, select_best
 from alrun.strategies import COMMITTEE, STRATEGIES, Predictions
@@ -51,7 +51,11 @@ def build_parts(cfg: DictConfig) -> dict[str, Any]:
         )
         if spec.get("search"):
             spaces[key] = _check_space(key, spec)
-    ORACLES.get(cfg.oracle.name)
+    ORACLES.check_params(cfg.oracle.name, _params(cfg.oracle), "oracle", positional=1)
+    if cfg.oracle.name == "web":
+        from alrun.web.oracle import check_access
+
+        check_access(cfg.oracle.host, cfg.oracle.get("token"))
     LOGGERS.check_params(cfg.logger.name, _params(cfg.logger, ("name", "group")), "logger")
     task = TASKS.get(cfg.task.name)(**_params(cfg.task))
     strategy = partial(
@@ -151,11 +155,31 @@ def _limit_threads(n: int | None) -> None:
 def run(cfg: DictConfig) -> dict[str, Any]:
     parts = build_parts(cfg)
     _limit_threads(cfg.get("threads"))
-    task = parts["task"]
     splits, initial = _load(cfg)
-    pool, test = splits.pool, splits.test
-    oracle = ORACLES.get(cfg.oracle.name)(pool)
     run_dir, group, name = _run_identity(cfg)
+    oracle = ORACLES.get(cfg.oracle.name)(
+        OracleContext(splits.pool, parts["task"], run_dir, to_dict(cfg)), **_params(cfg.oracle)
+    )
+    try:
+        return _run(cfg, parts, splits, initial, oracle, run_dir, group, name)
+    except BaseException:
+        if hasattr(oracle, "close"):
+            oracle.close()
+        raise
+
+
+def _run(
+    cfg: DictConfig,
+    parts: dict[str, Any],
+    splits: Splits,
+    initial: np.ndarray | None,
+    oracle: Any,
+    run_dir: Path,
+    group: str | None,
+    name: str,
+) -> dict[str, Any]:
+    task = parts["task"]
+    pool, test = splits.pool, splits.test
     overrides = dict(o.split("=", 1) for o in HydraConfig.get().overrides.task if "=" in o)
     tags = [
         f"dataset:{cfg.dataset.name}",
@@ -251,6 +275,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             ),
         )
         logger.log_round(row)
+        if hasattr(oracle, "round_done"):
+            oracle.round_done(row, res.selection.model)
         log.info(
             "round %d: %d %ss (%s), kept %s (val %s %.3f, %s) -> test %s [%.1fs]",
             res.round,
@@ -308,6 +334,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     }
     write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     logger.finish(summary, rows)
+    if hasattr(oracle, "close"):
+        oracle.close(summary)
     log.info(
         "done: %s",
         ", ".join(f"{k}={v:.4g}" if v is not None else f"{k}=never" for k, v in summary.items()),

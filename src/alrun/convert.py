@@ -142,7 +142,58 @@ def _textcat_tasks(
     return [prodigy.textcat_task(text, label, names, meta) for _, text, label, meta in rows]
 
 
-def _source_format(path: Path) -> str:
+def _db_tasks(source: str) -> list[Task]:
+    """The web annotator's database -> one Prodigy task per answer (NER: per sentence).
+
+    Undone answers are left out; rejected and ignored ones keep their answer, as Prodigy does.
+    """
+    from alrun.web.store import DB_FILE, Store, db_url
+
+    path = Path(source)
+    if "://" not in source and not (path / DB_FILE if path.is_dir() else path).is_file():
+        raise AlrunError(f"no annotation database at {source} (a run folder holds {DB_FILE})")
+    store = Store(db_url(source, Path(".")), create=False)
+    try:
+        labels = store.get_meta("labels")
+        if labels is None:
+            raise AlrunError(f"{source}: not an alrun annotation database (no label set saved)")
+        shown = {(rnd, t["index"]): t for rnd in store.rounds() for t in store.batch(rnd)}
+        tasks = []
+        for a in store.active():
+            t = shown[(a["round"], a["index"])]
+            who = {"_annotator_id": a["session"], "_session_id": a["session"]}
+            meta = {"id": a["item_id"], "round": a["round"], "index": a["index"]}
+            if t["kind"] == "multiclass":
+                task = prodigy.textcat_task(t["text"], a["label"] or "", labels, meta)
+                task["accept"] = [a["label"]] if a["label"] else []
+                tasks.append({**task, "answer": a["answer"], **who})
+                continue
+            for k, sent in enumerate(t["sentences"]):
+                spans = [
+                    {key: v for key, v in sp.items() if key != "sentence"}
+                    for sp in a["spans"] or []
+                    if sp["sentence"] == k
+                ]
+                extra = {"doc": a["item_id"], "sentence": k} if len(t["sentences"]) > 1 else {}
+                tasks.append(
+                    {
+                        "text": sent["text"],
+                        "tokens": sent["tokens"],
+                        "spans": spans,
+                        "answer": a["answer"],
+                        "meta": {**meta, **extra},
+                        **who,
+                    }
+                )
+        return tasks
+    finally:
+        store.close()
+
+
+def _source_format(source: str) -> str:
+    path = Path(source)
+    if "://" in source or path.suffix.lower() in (".db", ".sqlite", ".sqlite3"):
+        return "db"
     if path.is_dir() or path.name == "labeled.jsonl":
         return "labeled"
     if path.suffix.lower() in (".csv", ".tsv"):
@@ -160,19 +211,20 @@ def _source_format(path: Path) -> str:
 def _convert(args: argparse.Namespace) -> int:
     src = Path(args.input)
     if args.command == "to-prodigy":
-        fmt = args.source if args.source != "auto" else _source_format(src)
+        fmt = args.source if args.source != "auto" else _source_format(args.input)
         labels = args.labels.split(",") if args.labels else None
         makers: dict[str, Callable[[], list[Task]]] = {
             "labeled": lambda: _labeled_tasks(src, labels),
             "conll": lambda: _conll_tasks(src),
             "iob": lambda: _iob_tasks(src),
             "textcat": lambda: _textcat_tasks(src, args.text_field, args.label_field, labels),
+            "db": lambda: _db_tasks(args.input),
         }
-        if not src.exists():
+        if fmt != "db" and not src.exists():
             raise AlrunError(f"input not found: {src}")
         tasks = makers[fmt]()
         _write(args.output, _jsonl(tasks))
-        print(f"{src}: {len(tasks)} Prodigy tasks written ({fmt})", file=sys.stderr)
+        print(f"{args.input}: {len(tasks)} Prodigy tasks written ({fmt})", file=sys.stderr)
         return 0
     if args.command == "prodigy-to-textcat":
         labels = args.labels.split(",") if args.labels else None
@@ -236,8 +288,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--from",
         dest="source",
-        choices=("auto", "labeled", "conll", "iob", "textcat"),
+        choices=("auto", "labeled", "conll", "iob", "textcat", "db"),
         default="auto",
+        help="db: the web annotator's database (a .db file, a run folder, or an SQLAlchemy "
+        "URL) with every answer, rejects and ignores included",
     )
     s.add_argument("--text-field", default="text")
     s.add_argument("--label-field", default=None, help="default: target, else label")
@@ -253,3 +307,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"alrun-convert: error: {e}", file=sys.stderr)
         code = 2
     sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from alrun.errors import AlrunError
+from alrun.oracle import Labels
 from alrun.selection import Selection
 from alrun.strategies import Predictions, select
 
@@ -31,7 +32,7 @@ class RoundResult:
 def active_learning(
     *,
     n_pool: int,
-    label: Callable[[np.ndarray], np.ndarray],
+    label: Callable[[np.ndarray], Labels],
     train: Callable[[np.ndarray, np.ndarray, int], Selection],
     evaluate: Callable[[Any], dict[str, Any]],
     predict: Callable[[Selection, np.ndarray], Predictions],
@@ -42,26 +43,38 @@ def active_learning(
     rng: np.random.Generator,
     initial: np.ndarray | None = None,
 ) -> Iterator[RoundResult]:
-    """`initial`: the seed set's pool indices (annotations given up front), else random."""
+    """`initial`: the seed set's pool indices (annotations given up front), else random.
+
+    The oracle may skip items (a person's reject or ignore): they leave the pool unlabelled
+    and do not count towards the budget.
+    """
     if initial is not None:
         if len(initial) > budget:
             raise AlrunError(
                 f"the seed set (loop.initial_from) holds {len(initial)} items, above "
                 f"loop.budget={budget}; raise the budget"
             )
-        labeled = np.asarray(initial, dtype=np.int64)
+        first = np.asarray(initial, dtype=np.int64)
     elif initial_size > n_pool:
         raise AlrunError(f"loop.initial_size={initial_size} exceeds the pool ({n_pool} items)")
     else:
-        labeled = rng.choice(n_pool, size=initial_size, replace=False)
-    labels = label(labeled)
+        first = rng.choice(n_pool, size=initial_size, replace=False)
+    got = label(first)
+    labeled, labels, skipped = got.idx, got.labels, got.skipped
+    while len(labeled) == 0:  # every first item skipped: draw more, nothing to train on yet
+        rest = np.setdiff1d(np.arange(n_pool), skipped)
+        if len(rest) == 0:
+            raise AlrunError("every item of the pool was skipped; nothing to train on")
+        got = label(rng.choice(rest, size=min(initial_size, len(rest)), replace=False))
+        labeled, labels = got.idx, got.labels
+        skipped = np.concatenate([skipped, got.skipped])
     for r in range(n_pool):
         t = {"start": time.perf_counter()}
         chosen = train(labeled, labels, r)
         t["train"] = time.perf_counter()
         test = evaluate(chosen.model)
         t["test"] = time.perf_counter()
-        unlabeled = np.setdiff1d(np.arange(n_pool), labeled)
+        unlabeled = np.setdiff1d(np.arange(n_pool), np.concatenate([labeled, skipped]))
         k = min(round_size, budget - len(labeled), len(unlabeled))
         queried = np.empty(0, dtype=np.int64)
         if k > 0:
@@ -77,5 +90,7 @@ def active_learning(
         yield RoundResult(r, labeled, labels, chosen, test, queried, seconds)
         if k <= 0:
             return
-        labeled = np.concatenate([labeled, queried])
-        labels = np.concatenate([labels, label(queried)])
+        got = label(queried)
+        labeled = np.concatenate([labeled, got.idx])
+        labels = np.concatenate([labels, got.labels])
+        skipped = np.concatenate([skipped, got.skipped])

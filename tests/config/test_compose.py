@@ -156,3 +156,18 @@ def test_committee_needs_two_candidates_and_search_spaces_are_checked():
     ):
         with pytest.raises(AlrunError, match=message):
             build_parts(make(bad))
+
+
+def test_web_oracle_has_a_fixed_run_folder_and_guards_remote_hosts(monkeypatch):
+    monkeypatch.delenv("ALRUN_WEB_TOKEN", raising=False)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["oracle=web", "seed=3"], return_hydra_config=True)
+    # the same command resumes the same annotation: no timestamp in the folder
+    assert cfg.hydra.run.dir == "outputs/annotate/bbc_news-margin-seed3"
+    assert cfg.oracle.host == "127.0.0.1" and cfg.oracle.token is None
+    with pytest.raises(AlrunError, match=r"oracle.host=0.0.0.0 is reachable .* oracle.token"):
+        build_parts(make("oracle=web", "oracle.host=0.0.0.0"))
+    build_parts(make("oracle=web", "oracle.host=0.0.0.0", "oracle.token=abc"))
+    with pytest.raises(AlrunError, match=r"oracle\.prot"):
+        build_parts(make("oracle=web", "+oracle.prot=1"))

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from alrun.errors import AlrunError
 from alrun.loop import active_learning
 from alrun.models import ModelContext
+from alrun.oracle import Labels
 from alrun.selection import select_best, validation_splits
 from alrun.strategies import margin, random
 from alrun.tasks import multiclass
@@ -39,7 +40,13 @@ SEL = OmegaConf.create({"cv_max_size": 30, "cv_folds": 3, "val_fraction": 0.25})
 CANDS = {"tfidf_logreg": {"name": "tfidf_logreg", "Cs": [10], "default_C": 10.0}}
 
 
-def run(n_pool: int, initial: int, round_size: int, budget: int, strategy=margin, seed=0):
+def gold(y):
+    return lambda idx: Labels(idx, y[idx], np.empty(0, dtype=np.int64))
+
+
+def run(
+    n_pool: int, initial: int, round_size: int, budget: int, strategy=margin, seed=0, oracle=gold
+):
     texts, y = corpus(n_pool)
     task = multiclass()
     ctx = ModelContext(
@@ -52,7 +59,7 @@ def run(n_pool: int, initial: int, round_size: int, budget: int, strategy=margin
     return list(
         active_learning(
             n_pool=n_pool,
-            label=lambda idx: y[idx],
+            label=oracle(y),
             train=train,
             evaluate=lambda m: task.metrics(y, m.predict(texts).probs.argmax(1), ["a", "b", "c"]),
             predict=lambda sel, idx: sel.model.predict([texts[i] for i in idx]),
@@ -89,6 +96,41 @@ def test_labels_come_from_the_oracle_in_order():
     results = run(n_pool=40, initial=4, round_size=4, budget=12)
     last = results[-1]
     assert list(last.labels) == list(y[last.labeled])
+
+
+def test_skipped_items_leave_the_pool_and_do_not_count_towards_the_budget():
+    asked: list[list[int]] = []
+
+    def skip_every_third(y):
+        def label(idx):
+            asked.append(idx.tolist())
+            keep = np.array([i for i in idx if i % 3], dtype=np.int64)
+            return Labels(keep, y[keep], np.array([i for i in idx if i % 3 == 0], dtype=np.int64))
+
+        return label
+
+    results = run(n_pool=40, initial=6, round_size=5, budget=20, oracle=skip_every_third)
+    flat = [i for batch in asked for i in batch]
+    assert len(flat) == len(set(flat))  # a skipped item is never asked again
+    last = results[-1]
+    assert len(last.labeled) == 20 and not any(i % 3 == 0 for i in last.labeled)
+    assert len(flat) > 20  # the skips were made up by later queries
+
+
+def test_a_first_batch_all_skipped_draws_again():
+    calls = []
+
+    def skip_first_call(y):
+        def label(idx):
+            calls.append(len(idx))
+            if len(calls) == 1:
+                return Labels(np.empty(0, dtype=np.int64), y[:0], idx)
+            return Labels(idx, y[idx], np.empty(0, dtype=np.int64))
+
+        return label
+
+    results = run(n_pool=30, initial=6, round_size=6, budget=12, oracle=skip_first_call)
+    assert calls[:2] == [6, 6] and len(results[0].labeled) == 6
 
 
 def test_initial_larger_than_pool_is_an_error():

@@ -1,0 +1,226 @@
+"""`oracle=web`: a person labels each batch in the browser while the loop waits.
+
+Resuming needs no checkpoint: the same command replays the run, and every batch already in
+the database is answered from it (the stored batch wins if training gave another one), so
+the labelled set is exactly what was answered and the person sees only what is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from alrun.errors import AlrunError
+from alrun.oracle import Labels, OracleContext
+from alrun.prodigy import spans_from_tags, spans_to_tags, tokens_from_words
+from alrun.tracking import flatten
+from alrun.web.server import Annotator, Auth, is_loopback, serve
+from alrun.web.store import Store, db_url
+
+log = logging.getLogger("alrun")
+
+# Keys that do not change what is asked or learned: a resumed run may differ in these.
+FREE_KEYS = ("oracle.", "logger.", "data_dir", "cache_dir", "threads")
+
+
+def check_access(host: str, token: str | None) -> None:
+    """Off loopback, anyone on the network could label or read the data: demand a token."""
+    if not is_loopback(host) and not token:
+        raise AlrunError(
+            f"oracle.host={host} is reachable from other machines: set oracle.token=... "
+            "or the ALRUN_WEB_TOKEN environment variable (annotators then open the page with "
+            "?token=..., or log in with any user name and the token as password)"
+        )
+
+
+def entity_types(label_names: list[str]) -> list[str]:
+    return [n[2:] for n in label_names if n.startswith("B-")]
+
+
+class WebOracle:
+    def __init__(
+        self,
+        ctx: OracleContext,
+        *,
+        host: str,
+        port: int,
+        db: str | None,
+        token: str | None,
+        user: str | None,
+        lease_seconds: float,
+        linger_seconds: float,
+    ) -> None:
+        token = token or os.environ.get("ALRUN_WEB_TOKEN") or None
+        check_access(host, token)
+        self.pool, self.task, self.linger = ctx.pool, ctx.task, linger_seconds
+        self.kind = ctx.task.name
+        names = list(self.pool.label_names)
+        self.labels = names if self.kind == "multiclass" else entity_types(names)
+        self.store = Store(db_url(db, ctx.run_dir))
+        self._check_same_run(ctx.config)
+        cfg = ctx.config
+        info = {
+            "dataset": cfg["dataset"]["name"],
+            "strategy": cfg["strategy"]["name"],
+            "unit": cfg["loop"]["unit"],
+            "budget": cfg["loop"]["budget"],
+        }
+        self.annotator = Annotator(
+            self.store, self.kind, self.labels, info, self._to_label, lease_seconds
+        )
+        self.httpd = serve(self.annotator, host, port, Auth(token, user))
+        self.url = f"http://{host}:{self.httpd.server_address[1]}/"
+        self._closed = False
+        # loop.initial_from: the first query is the seed set, labelled in the file already
+        self._seeded = bool(cfg["loop"].get("initial_from"))
+        self._round = 0
+        self._labeled = 0
+        self._model: Any = None
+        answered = len(self.store.active())
+        print(
+            f"alrun: annotator at {self.url}?session=NAME"
+            + ("&token=<oracle.token>" if token else "")
+            + f" (answers: {self.store.url}"
+            + (f", {answered} saved answers will be replayed" if answered else "")
+            + ")",
+            flush=True,
+        )
+
+    # ---------------------------------------------------------------- resume check
+    def _check_same_run(self, config: dict[str, Any]) -> None:
+        flat = {k.replace("/", "."): v for k, v in flatten(config).items()}
+        mine = {k: v for k, v in flat.items() if not k.startswith(FREE_KEYS) and k != "tags"}
+        saved = self.store.get_meta("config")
+        if saved is None:
+            self.store.set_meta("config", mine)
+            self.store.set_meta("kind", self.kind)
+            self.store.set_meta("labels", self.labels)
+            self.store.set_meta("created", time.time())
+            return
+        changed = sorted(k for k in set(mine) | set(saved) if mine.get(k) != saved.get(k))
+        if changed:
+            shown = ", ".join(f"{k}: {saved.get(k)!r} -> {mine.get(k)!r}" for k in changed[:8])
+            raise AlrunError(
+                f"the annotation database {self.store.url} belongs to a run with other settings "
+                f"({shown}); its saved answers would not match these batches. Run the same "
+                "command as before, or start a new run folder (hydra.run.dir=...) or database "
+                "(oracle.db=...)"
+            )
+
+    # ---------------------------------------------------------------- tasks
+    def _make_task(self, rnd: int, i: int, preds: Any, k: int) -> dict[str, Any]:
+        base = {"id": f"{rnd}:{i}", "round": rnd, "index": int(i), "item_id": self.pool.ids[i]}
+        if self.kind == "multiclass":
+            suggestion = None
+            if preds is not None:
+                p = preds.probs[k]
+                best = int(np.argmax(p))
+                suggestion = {"label": self.labels[best], "score": round(float(p[best]), 4)}
+            return {
+                **base,
+                "kind": "multiclass",
+                "text": self.pool.texts[i],
+                "suggestion": suggestion,
+            }
+        sentences, spans = [], []
+        names = self.pool.label_names
+        for s, words in enumerate(self.pool.sentences[i]):
+            text, tokens = tokens_from_words(words)
+            sentences.append({"text": text, "tokens": tokens})
+            if preds is not None:
+                tags = [names[t] for t in preds[k][s]]
+                spans += [{"sentence": s, **sp} for sp in spans_from_tags(tokens, tags)]
+        return {**base, "kind": "ner", "sentences": sentences, "spans": spans}
+
+    def _tasks(self, rnd: int, idx: np.ndarray) -> list[dict[str, Any]]:
+        preds = None
+        if self._model is not None and len(idx):  # pre-fill with the kept model's guesses
+            inputs = self.task.inputs(self.pool, idx)
+            preds = self.task.predict(self._model, inputs)
+            if self.kind == "ner":
+                preds = self.task.decode(preds, inputs)
+        return [self._make_task(rnd, int(i), preds, k) for k, i in enumerate(idx)]
+
+    def _to_label(self, task: dict[str, Any], answer: dict[str, Any]) -> Any:
+        """A person's accepted answer -> the loop's label (class id, or tag ids per sentence)."""
+        if self.kind == "multiclass":
+            return self.labels.index(answer["label"])
+        names = self.pool.label_names
+        out = []
+        for s, sent in enumerate(task["sentences"]):
+            spans = [
+                (sp["token_start"], sp["token_end"], sp["label"])
+                for sp in answer["spans"] or []
+                if sp["sentence"] == s
+            ]
+            tags = spans_to_tags(len(sent["tokens"]), spans)
+            out.append(np.array([names.index(t) for t in tags], dtype=np.int64))
+        return out
+
+    # ---------------------------------------------------------------- the loop's side
+    def label(self, idx: np.ndarray) -> Labels:
+        idx = np.asarray(idx, dtype=np.int64)
+        if self._seeded:
+            self._seeded, self._round = False, 1  # the seeds are round 0's batch
+            self._labeled += len(idx)
+            return Labels(idx, self.pool.labels[idx], np.empty(0, dtype=np.int64))
+        rnd = self._round
+        self._round += 1
+        tasks = self.store.batch(rnd)
+        if tasks:
+            if [t["index"] for t in tasks] != idx.tolist():
+                log.warning(
+                    "round %d: the strategy picked another batch than the one saved in the "
+                    "database (training is not bit-identical here); serving the saved batch so "
+                    "no answer is lost",
+                    rnd,
+                )
+        else:
+            tasks = self._tasks(rnd, idx)
+            self.store.add_batch(rnd, tasks)
+        got = self.annotator.serve_batch(rnd, tasks, self._labeled)
+        self._labeled += len(got.accepted)
+        labels = np.empty(len(got.accepted), dtype=object if self.kind == "ner" else np.int64)
+        for k, (_, y) in enumerate(got.accepted):
+            labels[k] = y
+        return Labels(
+            np.array([i for i, _ in got.accepted], dtype=np.int64),
+            labels,
+            np.array(got.skipped, dtype=np.int64),
+        )
+
+    def round_done(self, row: dict[str, Any], model: Any) -> None:
+        metric = self.task.selection_metric
+        self._model = model
+        self.annotator.set_score(
+            {
+                "metric": metric,
+                "test": row["test"][metric],
+                "validation": row["validation"][row["chosen"]],
+                "round": row["round"],
+                "labeled": row["labeled"],
+                "candidate": row["chosen"],
+            }
+        )
+
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if summary is not None:
+            self.annotator.finish(
+                f"finished: {summary['final/labeled']} labelled; the run folder has the model, "
+                "labeled.jsonl and the learning curve"
+            )
+            time.sleep(self.linger)  # let open pages see the final state
+        else:
+            self.annotator.finish("the run stopped; start the same command to resume")
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.store.close()
+        sys.stdout.flush()

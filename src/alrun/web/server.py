@@ -1,0 +1,460 @@
+"""The annotator's HTTP side: a stdlib threaded server over one `Annotator` state.
+
+The loop's thread blocks in `Annotator.serve_batch` while request threads hand out tasks and
+store answers. Every answer is checked here, on the server: the page is not trusted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import ipaddress
+import itertools
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from alrun.errors import AlrunError
+from alrun.web.store import ANSWERS, Store
+
+log = logging.getLogger("alrun.web")
+STATIC = Path(__file__).parent / "static"
+SESSION_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+MAX_BODY = 1 << 20
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'none'"
+)
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Answered:
+    """What a finished batch gave: accepted items with their labels, the rest skipped."""
+
+    accepted: list[tuple[int, Any]]
+    skipped: list[int]
+
+
+@dataclass
+class Annotator:
+    """Shared state of one run's annotation: the current batch, leases, status."""
+
+    store: Store
+    kind: str  # multiclass | ner
+    labels: list[str]  # the label set shown (multiclass classes, NER entity types)
+    info: dict[str, Any]  # dataset, strategy, unit, budget
+    to_label: Callable[[dict[str, Any], dict[str, Any]], Any]  # task, answer row -> loop label
+    lease_seconds: float = 120.0
+    state: str = "starting"
+    round: int = -1
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    labeled_before: int = 0
+    score: dict[str, Any] | None = None
+    message: str = "loading data"
+    _leases: dict[int, tuple[str, float]] = field(default_factory=dict)  # index -> session
+    _answered: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> answer row
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+
+    # ------------------------------------------------------------ loop side
+    def serve_batch(self, rnd: int, tasks: list[dict[str, Any]], labeled_before: int) -> Answered:
+        """Serve `tasks` until every one has an answer; answers saved earlier count."""
+        with self._cond:
+            self.round, self.tasks, self.labeled_before = rnd, tasks, labeled_before
+            by_index = {t["index"] for t in tasks}
+            self._answered = {
+                a["index"]: a for a in self.store.active(rnd) if a["index"] in by_index
+            }
+            self._leases = {}
+            self.state = "labelling"
+            self.message = f"round {rnd}: label {len(tasks)} items"
+            self._cond.notify_all()
+            while len(self._answered) < len(tasks):
+                self._cond.wait(timeout=0.5)  # wakes for Ctrl-C too
+            self.state = "training"
+            answered = dict(self._answered)
+            self._leases = {}
+        accepted, skipped = [], []
+        for t in tasks:
+            a = answered[t["index"]]
+            if a["answer"] == "accept":
+                accepted.append((t["index"], self.to_label(t, a)))
+            else:
+                skipped.append(t["index"])
+        with self._cond:
+            n = labeled_before + len(accepted)
+            self.message = f"training the candidates on {n} labels (round {rnd})"
+        return Answered(accepted, skipped)
+
+    def set_score(self, score: dict[str, Any]) -> None:
+        with self._cond:
+            self.score = score
+
+    def finish(self, message: str) -> None:
+        with self._cond:
+            self.state, self.message, self.tasks = "finished", message, []
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------ request side
+    def status(self, session: str) -> dict[str, Any]:
+        with self._cond:
+            return self._status(session)
+
+    def _status(self, session: str) -> dict[str, Any]:
+        accepted = sum(a["answer"] == "accept" for a in self._answered.values())
+        labelling = self.state == "labelling"
+        return {
+            "state": self.state,
+            "kind": self.kind,
+            "labels": self.labels,
+            **self.info,
+            "round": self.round,
+            "batch": {
+                "total": len(self.tasks),
+                "answered": len(self._answered) if self.tasks else 0,
+                "accepted": accepted if self.tasks else 0,
+            },
+            "labeled": self.labeled_before + (accepted if labelling else 0),
+            "score": self.score,
+            "session": session,
+            "message": self.message,
+        }
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for i in [i for i, (_, until) in self._leases.items() if until < now]:
+            del self._leases[i]  # an abandoned task goes back to the queue
+
+    def _held(self, session: str) -> int | None:
+        return next((i for i, (s, _) in self._leases.items() if s == session), None)
+
+    def _task(self, index: int, answer: dict[str, Any] | None = None) -> dict[str, Any]:
+        task = next(t for t in self.tasks if t["index"] == index)
+        if answer is None:
+            return task
+        prev = {"answer": answer["answer"]}
+        if answer["label"] is not None:
+            prev["label"] = answer["label"]
+        if answer["spans"] is not None:
+            prev["spans"] = answer["spans"]
+        return {**task, "answer": prev}
+
+    def next(self, session: str) -> dict[str, Any]:
+        with self._cond:
+            task = None
+            if self.state == "labelling":
+                self._expire()
+                held = self._held(session)
+                if held is None:
+                    held = next(
+                        (
+                            t["index"]
+                            for t in self.tasks
+                            if t["index"] not in self._answered and t["index"] not in self._leases
+                        ),
+                        None,
+                    )
+                if held is not None:
+                    self._leases[held] = (session, time.monotonic() + self.lease_seconds)
+                    task = self._task(held)
+            status = self._status(session)
+            if task is None and self.state == "labelling":
+                status["message"] = (
+                    "the batch's other tasks are open in other sessions; waiting for them"
+                )
+            return {"task": task, "status": status}
+
+    def heartbeat(self, session: str) -> dict[str, Any]:
+        with self._cond:
+            held = self._held(session)
+            if held is not None:
+                self._leases[held] = (session, time.monotonic() + self.lease_seconds)
+            return {"ok": True, "held": held is not None}
+
+    def release(self, session: str) -> dict[str, Any]:
+        with self._cond:
+            held = self._held(session)
+            if held is not None:
+                del self._leases[held]
+            return {"ok": True}
+
+    def answer(self, session: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise HttpError(400, "the answer must be a JSON object")
+        with self._cond:
+            index = self._check_task(session, body.get("id"))
+            answer = body.get("answer")
+            if answer not in ANSWERS:
+                raise HttpError(400, f"answer {answer!r} is not one of {list(ANSWERS)}")
+            task = self._task(index)
+            label, spans = None, None
+            if self.kind == "multiclass":
+                label = body.get("label")
+                if answer == "accept" or label is not None:
+                    label = self._check_label(label)
+            else:
+                spans = check_spans(task, body.get("spans", []), self.labels)
+            self.store.add_answer(
+                self.round, index, task["item_id"], session, answer, label=label, spans=spans
+            )
+            self._answered[index] = {
+                "index": index,
+                "answer": answer,
+                "label": label,
+                "spans": spans,
+                "session": session,
+            }
+            self._leases.pop(index, None)
+            self._cond.notify_all()
+            return {"ok": True, "status": self._status(session)}
+
+    def undo(self, session: str) -> dict[str, Any]:
+        with self._cond:
+            if self.state != "labelling":
+                raise HttpError(409, f"nothing to undo: the batch is closed ({self.state})")
+            row = self.store.undo_last(self.round, session)
+            if row is None:
+                raise HttpError(409, f"nothing to undo: {session!r} has no answer in this batch")
+            self._answered.pop(row["index"], None)
+            held = self._held(session)
+            if held is not None:
+                del self._leases[held]
+            self._leases[row["index"]] = (session, time.monotonic() + self.lease_seconds)
+            self._cond.notify_all()
+            return {"task": self._task(row["index"], row), "status": self._status(session)}
+
+    def _check_task(self, session: str, task_id: Any) -> int:
+        if self.state != "labelling":
+            raise HttpError(409, f"no batch is open ({self.state}); wait for the next round")
+        m = re.fullmatch(r"(\d+):(\d+)", task_id) if isinstance(task_id, str) else None
+        if m is None:
+            raise HttpError(400, f"task id {task_id!r} is not 'round:index'")
+        rnd, index = int(m[1]), int(m[2])
+        if rnd != self.round or all(t["index"] != index for t in self.tasks):
+            raise HttpError(409, f"task {task_id} is not in the current batch (round {self.round})")
+        if index in self._answered:
+            raise HttpError(409, f"task {task_id} is already answered; undo it first")
+        self._expire()
+        holder = self._leases.get(index)
+        if holder is not None and holder[0] != session:
+            raise HttpError(409, f"task {task_id} is open in another session")
+        return index
+
+    def _check_label(self, label: Any) -> str:
+        if label not in self.labels:
+            raise HttpError(400, f"label {label!r} is not in the label set {self.labels}")
+        return str(label)
+
+
+def check_spans(task: dict[str, Any], spans: Any, labels: Sequence[str]) -> list[dict[str, Any]]:
+    """Entity spans from the page -> checked spans on token edges, sorted, not overlapping."""
+    if not isinstance(spans, list):
+        raise HttpError(400, "spans must be a list")
+    sentences = task["sentences"]
+    out = []
+    for k, span in enumerate(spans):
+        if not isinstance(span, dict):
+            raise HttpError(400, f"span {k} is not an object")
+        s, start, end, label = (span.get(x) for x in ("sentence", "start", "end", "label"))
+        if not all(type(v) is int for v in (s, start, end)):
+            raise HttpError(400, f"span {k}: sentence, start and end must be integers")
+        if not 0 <= s < len(sentences):
+            raise HttpError(400, f"span {k}: sentence {s} is out of range (0-{len(sentences) - 1})")
+        text, tokens = sentences[s]["text"], sentences[s]["tokens"]
+        if not 0 <= start < end <= len(text):
+            raise HttpError(
+                400, f"span {k}: [{start}, {end}) is outside sentence {s} (0-{len(text)})"
+            )
+        a = next((t["id"] for t in tokens if t["start"] == start), None)
+        b = next((t["id"] for t in tokens if t["end"] == end), None)
+        if a is None or b is None:
+            raise HttpError(
+                400, f"span {k}: [{start}, {end}) of sentence {s} is not on token boundaries"
+            )
+        for key, want in (("token_start", a), ("token_end", b)):
+            if key in span and span[key] != want:
+                raise HttpError(400, f"span {k}: {key}={span[key]!r} but the offsets give {want}")
+        if label not in labels:
+            raise HttpError(
+                400, f"span {k}: label {label!r} is not in the label set {list(labels)}"
+            )
+        out.append(
+            {"sentence": s, "start": start, "end": end, "token_start": a, "token_end": b}
+            | {"label": label}
+        )
+    out.sort(key=lambda x: (x["sentence"], x["token_start"]))
+    for p, q in itertools.pairwise(out):
+        if p["sentence"] == q["sentence"] and q["token_start"] <= p["token_end"]:
+            raise HttpError(400, f"spans overlap in sentence {p['sentence']}: {p} and {q}")
+    return out
+
+
+# ---------------------------------------------------------------------------- HTTP
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        return False
+
+
+class Auth:
+    """A shared token: `Authorization: Bearer`, basic auth (password = token), or ?token=."""
+
+    def __init__(self, token: str | None, user: str | None) -> None:
+        self.token, self.user = token, user
+
+    def check(self, headers: Any, query: dict[str, list[str]]) -> tuple[bool, bool]:
+        """(allowed, set the cookie)."""
+        if not self.token:
+            return True, False
+        given = query.get("token", [None])[0]
+        if given is not None:
+            return self._same(given), True
+        auth = headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            return self._same(auth[7:].strip()), False
+        if auth.startswith("Basic "):
+            try:
+                user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return False, False
+            return self._same(password) and (self.user is None or user == self.user), False
+        for part in headers.get("Cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == "alrun_token":
+                return self._same(value), False
+        return False, False
+
+    def _same(self, given: str) -> bool:
+        assert self.token is not None
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+
+def make_handler(annotator: Annotator, auth: Auth) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "alrun-annotator"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("%s " + format, self.address_string(), *args)
+
+        def _send(self, status: int, body: bytes, ctype: str, cookie: str | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Content-Security-Policy", CSP)
+            self.send_header("Referrer-Policy", "no-referrer")
+            if cookie:
+                self.send_header(
+                    "Set-Cookie", f"alrun_token={cookie}; HttpOnly; SameSite=Strict; Path=/"
+                )
+            if status == 401:
+                self.send_header("WWW-Authenticate", 'Basic realm="alrun annotator"')
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, status: int, obj: Any, cookie: str | None = None) -> None:
+            self._send(status, json.dumps(obj).encode(), "application/json", cookie)
+
+        def _route(self, method: str) -> None:
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            ok, set_cookie = auth.check(self.headers, query)
+            if not ok:
+                self._json(401, {"error": "a valid token is needed (oracle.token)"})
+                return
+            cookie = auth.token if set_cookie else None
+            session = query.get("session", ["default"])[0]
+            try:
+                if not SESSION_RE.match(session):
+                    raise HttpError(400, "session names are 1-64 letters, digits or _.@-")
+                if method == "GET":
+                    self._get(url.path, session, cookie)
+                else:
+                    self._post(url.path, session)
+            except HttpError as e:
+                self._json(e.status, {"error": str(e)})
+            except Exception as e:  # a bug must not kill the server; the person keeps going
+                log.exception("annotator request %s %s failed", method, self.path)
+                self._json(500, {"error": f"server error: {e.__class__.__name__}"})
+
+        def _get(self, path: str, session: str, cookie: str | None) -> None:
+            if path in ("/", "/index.html"):
+                self._static("index.html", cookie)
+            elif path.startswith("/static/"):
+                self._static(path.removeprefix("/static/"), cookie)
+            elif path == "/api/status":
+                self._json(200, annotator.status(session))
+            elif path == "/api/next":
+                self._json(200, annotator.next(session))
+            else:
+                raise HttpError(404, f"no page {path}")
+
+        def _static(self, name: str, cookie: str | None) -> None:
+            types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+            path = STATIC / name
+            if "/" in name or path.suffix not in types or not path.is_file():
+                raise HttpError(404, f"no file {name}")
+            self._send(200, path.read_bytes(), types[path.suffix] + "; charset=utf-8", cookie)
+
+        def _post(self, path: str, session: str) -> None:
+            actions = {
+                "/api/answer": annotator.answer,
+                "/api/undo": lambda s, _b: annotator.undo(s),
+                "/api/heartbeat": lambda s, _b: annotator.heartbeat(s),
+                "/api/release": lambda s, _b: annotator.release(s),
+            }
+            if path not in actions:
+                raise HttpError(404, f"no action {path}")
+            # JSON only: a cross-site form cannot send it without a CORS preflight we refuse
+            if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+                raise HttpError(415, "send the body as Content-Type: application/json")
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                raise HttpError(413, f"body over {MAX_BODY} bytes")
+            raw = self.rfile.read(length)
+            try:
+                body = json.loads(raw or b"{}")
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise HttpError(400, f"body is not JSON: {e}") from e
+            self._json(200, actions[path](session, body))
+
+        def do_GET(self) -> None:
+            self._route("GET")
+
+        def do_POST(self) -> None:
+            self._route("POST")
+
+    return Handler
+
+
+def serve(annotator: Annotator, host: str, port: int, auth: Auth) -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; the caller shuts it down."""
+    try:
+        httpd = ThreadingHTTPServer((host, port), make_handler(annotator, auth))
+    except OSError as e:
+        raise AlrunError(
+            f"the annotator cannot listen on {host}:{port} ({e.strerror}); "
+            "set oracle.port to a free port (oracle.port=0 picks one)"
+        ) from e
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, name="alrun-annotator", daemon=True).start()
+    return httpd

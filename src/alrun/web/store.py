@@ -1,0 +1,224 @@
+"""Annotation storage: every answer is one committed transaction in a real database.
+
+SQLite by default (a file in the run folder, WAL journal, synchronous=FULL), any SQLAlchemy
+URL otherwise. What each round served is stored with the task as shown, so a restart serves
+the same batch and the database alone can be exported to Prodigy JSONL.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from alrun.errors import AlrunError
+
+DB_FILE = "annotations.db"
+ANSWERS = ("accept", "reject", "ignore")
+
+metadata = MetaData()
+meta_table = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+# The tasks each round served, in the strategy's order, as the page showed them.
+batches = Table(
+    "batches",
+    metadata,
+    Column("round", Integer, primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("pool_index", Integer, nullable=False, index=True),
+    Column("item_id", String(512), nullable=False),
+    Column("task", Text, nullable=False),  # JSON
+)
+# Answers are never deleted: undo marks a row undone, so the history stays auditable.
+answers = Table(
+    "answers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("round", Integer, nullable=False, index=True),
+    Column("pool_index", Integer, nullable=False),
+    Column("item_id", String(512), nullable=False),
+    Column("session", String(64), nullable=False),
+    Column("answer", String(8), nullable=False),
+    Column("label", String(256)),  # multiclass
+    Column(
+        "spans", Text
+    ),  # NER: JSON list of {sentence, start, end, token_start, token_end, label}
+    Column("created", Float, nullable=False),
+    Column("undone", Float),
+)
+
+
+def db_url(value: str | None, run_dir: Path) -> str:
+    """`oracle.db`: null -> the run folder's SQLite file; a path -> SQLite; else a URL."""
+    if not value:
+        return f"sqlite:///{(run_dir / DB_FILE).resolve()}"
+    if "://" in value:
+        return value
+    path = Path(value).expanduser()
+    if path.is_dir():
+        path = path / DB_FILE
+    return f"sqlite:///{path.resolve()}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cur.execute("PRAGMA synchronous=FULL")  # an answer committed is an answer on disk
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+class Store:
+    """The run's answers; one short transaction per write."""
+
+    def __init__(self, url: str, create: bool = True) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = create_engine(url)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            if create:
+                metadata.create_all(self.engine)
+            else:
+                with self.engine.connect() as c:
+                    c.execute(select(meta_table).limit(1)).all()
+        except SQLAlchemyError as e:
+            raise AlrunError(
+                f"annotation database {url!r}: {e.__class__.__name__}: {str(e).splitlines()[0]}; "
+                "check oracle.db (a file path or an SQLAlchemy URL)"
+            ) from e
+
+    # ------------------------------------------------------------------ meta
+    def get_meta(self, key: str) -> Any:
+        with self.engine.connect() as c:
+            row = c.execute(select(meta_table.c.value).where(meta_table.c.key == key)).first()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.engine.begin() as c:
+            c.execute(meta_table.delete().where(meta_table.c.key == key))
+            c.execute(meta_table.insert().values(key=key, value=json.dumps(value)))
+
+    # ------------------------------------------------------------------ batches
+    def batch(self, rnd: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(batches).where(batches.c.round == rnd).order_by(batches.c.position)
+            ).all()
+        return [json.loads(r.task) for r in rows]
+
+    def add_batch(self, rnd: int, tasks: list[dict[str, Any]]) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                batches.insert(),
+                [
+                    {
+                        "round": rnd,
+                        "position": k,
+                        "pool_index": t["index"],
+                        "item_id": t["item_id"],
+                        "task": json.dumps(t),
+                    }
+                    for k, t in enumerate(tasks)
+                ],
+            )
+
+    def rounds(self) -> list[int]:
+        with self.engine.connect() as c:
+            return [r[0] for r in c.execute(select(batches.c.round).distinct()).all()]
+
+    # ------------------------------------------------------------------ answers
+    def add_answer(
+        self,
+        rnd: int,
+        index: int,
+        item_id: str,
+        session: str,
+        answer: str,
+        label: str | None = None,
+        spans: list[dict[str, Any]] | None = None,
+    ) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                answers.insert().values(
+                    round=rnd,
+                    pool_index=index,
+                    item_id=item_id,
+                    session=session,
+                    answer=answer,
+                    label=label,
+                    spans=None if spans is None else json.dumps(spans),
+                    created=time.time(),
+                )
+            )
+
+    def active(self, rnd: int | None = None) -> list[dict[str, Any]]:
+        """Answers not undone, oldest first (one per task: the server refuses a second)."""
+        q = select(answers).where(answers.c.undone.is_(None)).order_by(answers.c.id)
+        if rnd is not None:
+            q = q.where(answers.c.round == rnd)
+        with self.engine.connect() as c:
+            rows = c.execute(q).all()
+        return [_answer_row(r) for r in rows]
+
+    def all_answers(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(answers).order_by(answers.c.id)).all()
+        return [_answer_row(r) for r in rows]
+
+    def undo_last(self, rnd: int, session: str) -> dict[str, Any] | None:
+        """Mark the session's latest answer of this round undone; return it."""
+        with self.engine.begin() as c:
+            row = c.execute(
+                select(answers)
+                .where(
+                    answers.c.round == rnd,
+                    answers.c.session == session,
+                    answers.c.undone.is_(None),
+                )
+                .order_by(answers.c.id.desc())
+                .limit(1)
+            ).first()
+            if row is None:
+                return None
+            c.execute(update(answers).where(answers.c.id == row.id).values(undone=time.time()))
+        return _answer_row(row)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _answer_row(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "round": r.round,
+        "index": r.pool_index,
+        "item_id": r.item_id,
+        "session": r.session,
+        "answer": r.answer,
+        "label": r.label,
+        "spans": None if r.spans is None else json.loads(r.spans),
+        "created": r.created,
+        "undone": r.undone,
+    }

@@ -1,0 +1,11 @@
+"""Run arguments shared by the annotator tests: small, fast candidates on small data."""
+
+NER = (
+    "dataset=custom_tokens",
+    "dataset.path=train.jsonl",
+    "dataset.test_path=test.jsonl",
+    "loop.unit=sentence",
+    "candidates=[crf_ner]",
+    "models.crf_ner.max_iterations=50",
+)
+BBC = ("candidates=[tfidf_logreg]",)
