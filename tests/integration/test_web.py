@@ -185,7 +185,7 @@ def test_forged_answers_are_refused_with_4xx_and_change_nothing(serve, conll_fil
 
 def test_sessions_hold_one_task_each_and_abandoned_tasks_return(serve, bbc_slice, tmp_path):
     run = tmp_path / "run"
-    args = (*BBC, "loop.initial_size=3", "loop.budget=3", "oracle.lease_seconds=1.5")
+    args = (*BBC, "loop.initial_size=3", "loop.budget=3", "oracle.lease_seconds=2")
     s = serve(*args, data=bbc_slice, run=run)
     s.wait_round(0)
     a = s.api("/api/next", session="alice")[1]["task"]
@@ -200,8 +200,8 @@ def test_sessions_hold_one_task_each_and_abandoned_tasks_return(serve, bbc_slice
     assert s.api("/api/next", session="dave")[1]["task"]["id"] == b["id"]
     # carol goes silent: her lease runs out and the task returns to the queue; alice keeps
     # hers alive with heartbeats
-    for _ in range(4):
-        time.sleep(0.5)
+    for _ in range(8):  # 3.2 s: past carol's 2 s lease, well within the heartbeats' renewals
+        time.sleep(0.4)
         s.api("/api/heartbeat", {}, session="alice")
         s.api("/api/heartbeat", {}, session="dave")
     assert s.api("/api/next", session="erin")[1]["task"]["id"] == c["id"]
