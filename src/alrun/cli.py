@@ -351,6 +351,14 @@ def _hydra_main(cfg: DictConfig) -> None:
     except AlrunError as e:
         print(f"alrun: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        resume = " and every saved answer; run the same command to resume"
+        print(
+            "alrun: interrupted; the run folder keeps every finished round"
+            + (resume if cfg.oracle.name == "web" else ""),
+            file=sys.stderr,
+        )
+        sys.exit(130)
 
 
 def main() -> None:
