@@ -17,7 +17,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from alrun.config import check, register_schema, to_dict
+from alrun import checkpoint
+from alrun.config import check, register_schema, result_config, to_dict
 from alrun.data import Splits, load_splits, load_token_splits, seed_from_prodigy
 from alrun.errors import AlrunError
 from alrun.loop import RoundResult, active_learning
@@ -181,6 +182,12 @@ def _run(
     task = parts["task"]
     pool, test = splits.pool, splits.test
     overrides = dict(o.split("=", 1) for o in HydraConfig.get().overrides.task if "=" in o)
+    command = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
+    settings = result_config(to_dict(cfg))
+    ckpt = checkpoint.load(run_dir, settings, command, task.name == "ner", bool(cfg.resume))
+    if ckpt is not None and ckpt.complete:
+        log.info("%s: this run is complete (summary.json); nothing to resume", run_dir)
+        return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     tags = [
         f"dataset:{cfg.dataset.name}",
         f"task:{cfg.task.name}",
@@ -238,6 +245,20 @@ def _run(
 
     rows: list[dict[str, Any]] = []
     labeled_round: list[int] = []
+    rng = np.random.default_rng(cfg.seed)
+    if ckpt is not None:
+        rng.bit_generator.state = ckpt.rng_state
+        rows, labeled_round = ckpt.rows, ckpt.labeled_round
+        for row in rows:  # the new W&B run holds the whole curve
+            logger.log_round(row)
+        if hasattr(oracle, "resume_at"):
+            oracle.resume_at(ckpt.resume.round + 1, len(ckpt.resume.labeled))
+        log.info(
+            "resuming %s after round %d (%d labelled)",
+            run_dir,
+            ckpt.resume.round,
+            len(ckpt.resume.labeled),
+        )
     last: RoundResult | None = None
     metric = task.selection_metric
     for res in active_learning(
@@ -250,8 +271,10 @@ def _run(
         initial_size=cfg.loop.initial_size,
         round_size=cfg.loop.round_size,
         budget=cfg.loop.budget,
-        rng=np.random.default_rng(cfg.seed),
+        rng=rng,
         initial=initial,
+        resume=None if ckpt is None else ckpt.resume,
+        pool_sample=cfg.loop.pool_sample,
     ):
         row = _round_row(res, splits, task)
         rows.append(row)
@@ -274,6 +297,8 @@ def _run(
                 for i, y, rd in zip(res.labeled, res.labels, labeled_round, strict=True)
             ),
         )
+        if len(res.queried):  # the last round's checkpoint waits for the model and summary
+            checkpoint.save(run_dir, res, rng, rows, labeled_round, settings, command)
         logger.log_round(row)
         if hasattr(oracle, "round_done"):
             oracle.round_done(row, res.selection.model)
@@ -333,6 +358,7 @@ def _run(
         "seconds": sum(r["seconds"]["round"] for r in rows),
     }
     write_atomic(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    checkpoint.save(run_dir, last, rng, rows, labeled_round, settings, command, complete=True)
     logger.finish(summary, rows)
     if hasattr(oracle, "close"):
         oracle.close(summary)

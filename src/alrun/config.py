@@ -20,6 +20,8 @@ class LoopConfig:
     unit: str = "document"
     # Prodigy JSONL whose accepted annotations are the labelled seed set (else a random start)
     initial_from: str | None = None
+    # Score at most this many random unlabelled items per round (huge pools); null: all
+    pool_sample: int | None = None
 
 
 @dataclass
@@ -49,14 +51,70 @@ class AlrunConfig:
     oracle: Any = None
     logger: Any = None
     tags: list[str] = field(default_factory=list)
+    # A run folder to continue after its last finished round (same as hydra.run.dir=RUN_DIR)
+    resume: str | None = None
 
 
 def register_schema() -> None:
     ConfigStore.instance().store(name="alrun_schema", node=AlrunConfig)
+    # hydra.run.dir: `resume=RUN_DIR` if given, else the usual timestamped folder
+    OmegaConf.register_new_resolver(
+        "alrun.run_dir", lambda resume, default: resume or default, replace=True
+    )
+
+
+# Keys that never change what a run asks or learns: a resumed run may differ in these.
+FREE_KEYS = (
+    *(f"oracle.{k}" for k in ("host", "port", "token", "user", "lease_seconds", "linger_seconds")),
+    "logger.",
+    "data_dir",
+    "cache_dir",
+    "threads",
+    "resume",
+    "tags",
+)
+
+
+def result_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The flattened settings a run's results depend on (the resume checks compare these)."""
+    from alrun.tracking import flatten
+
+    flat = {k.replace("/", "."): v for k, v in flatten(config).items()}
+    return {k: v for k, v in flat.items() if not k.startswith(FREE_KEYS)}
+
+
+def changed_keys(saved: dict[str, Any], mine: dict[str, Any], limit: int = 8) -> str:
+    """`key: old -> new` for every differing key ('' when none)."""
+    keys = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+    shown = ", ".join(f"{k}: {saved.get(k)!r} -> {mine.get(k)!r}" for k in keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 def check(cfg: DictConfig) -> None:
     """Cross-key checks Hydra's types cannot express; all run before any data or training."""
+
+    import contextlib
+
+    conf = Path(__file__).resolve().parents[2] / "conf"  # option files, for hints in messages
+
+    def serving(group: str, task: str) -> list[str]:
+        """The options of conf/<group>/ whose `tasks:` list `task` (for error messages)."""
+        found = []
+        for f in sorted((conf / group).glob("*.yaml")):
+            try:
+                node = OmegaConf.load(f)
+                tasks = node.get("tasks") or (node.get("dataset") or {}).get("tasks") or []
+            except Exception:  # an unreadable option file only shortens the hint
+                continue
+            if task in tasks:
+                found.append(f.stem)
+        return found
+
+    def one_of(options: list[str]) -> str:
+        return (
+            ", ".join(options[:-1]) + f" or {options[-1]}" if len(options) > 1 else "".join(options)
+        )
+
     loop = cfg.loop
     for key in ("initial_size", "round_size", "budget"):
         if loop[key] < 1:
@@ -64,29 +122,73 @@ def check(cfg: DictConfig) -> None:
     if loop.budget < loop.initial_size and not loop.get("initial_from"):
         raise AlrunError(
             f"loop.budget={loop.budget} is below loop.initial_size={loop.initial_size}; "
-            "raise the budget or lower the initial size"
+            f"raise loop.budget to at least {loop.initial_size} or lower loop.initial_size "
+            f"to at most {loop.budget}"
         )
-    if not cfg.models:
-        raise AlrunError("no candidate models: choose some, e.g. candidates=[tfidf_logreg]")
-    for key, model in cfg.models.items():
-        if not isinstance(model, DictConfig) or "name" not in model:
-            raise AlrunError(f"models.{key} needs a `name:`; see conf/model/ for examples")
     for group in ("dataset", "task", "strategy", "oracle", "logger"):
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or "name" not in node:
             raise AlrunError(f"config group `{group}` is missing or has no `name:`")
     task = cfg.task.name
-    for where, node, fix in (
-        ("strategy", cfg.strategy, "pick a strategy from conf/strategy/ that lists this task"),
-        ("dataset", cfg.dataset, f"pick a dataset whose `tasks:` lists {task!r}"),
-        *(
-            (f"models.{key}", m, "pick candidates whose model files list this task")
-            for key, m in cfg.models.items()
-        ),
+    if not cfg.models:
+        models, default, first = serving("model", task), None, None
+        with contextlib.suppress(Exception):  # the task's default list, for the hint only
+            for entry in OmegaConf.load(conf / "task" / f"{task}.yaml").defaults:
+                if isinstance(entry, DictConfig) and "/candidates" in entry:
+                    default = str(entry["/candidates"])
+            first = str(OmegaConf.load(conf / "candidates" / f"{default}.yaml").defaults[0])
+        example = first or (models[0] if models else None)
+        raise AlrunError(
+            "candidates is empty: no model to train; name at least one"
+            + (f", e.g. candidates=[{example}]" if example else "")
+            + (f" (models for {task}: {', '.join(models)})" if models else "")
+            + (
+                f", or leave candidates= out for the task's default (candidates={default})"
+                if default
+                else ""
+            )
+        )
+    for key, model in cfg.models.items():
+        if not isinstance(model, DictConfig) or "name" not in model:
+            raise AlrunError(f"models.{key} needs a `name:`; see conf/model/ for examples")
+    for where, node, group in (
+        ("strategy", cfg.strategy, "strategy"),
+        ("dataset", cfg.dataset, "dataset"),
+        *((f"models.{key}", m, "model") for key, m in cfg.models.items()),
     ):
         tasks = list(node.get("tasks") or [])
-        if tasks and task not in tasks:
-            raise AlrunError(f"{where} {node.name!r} supports tasks {tasks}, not {task!r}; {fix}")
+        if not tasks or task in tasks:
+            continue
+        options = serving(group, task)
+        if group == "strategy":
+            fix = f"choose a strategy for {task}: strategy={one_of(options)}"
+        elif group == "dataset":
+            fix = (
+                f"drop task= (the dataset picks its task), or choose a dataset for {task}: "
+                f"dataset={one_of(options)}"
+            )
+        else:
+            fix = (
+                f"choose candidates for {task}, e.g. candidates=[{options[0]}] "
+                f"(models for {task}: {', '.join(options)})"
+                if options
+                else ""
+            )
+        if not options:
+            fix = f"pick a {group} whose `tasks:` lists {task!r}"
+        raise AlrunError(f"{where} {node.name!r} supports tasks {tasks}, not {task!r}; {fix}")
+    if task == "multiclass" and OmegaConf.is_list(cfg.dataset.get("labels")):
+        labels = [str(x) for x in cfg.dataset.labels]
+        twice = [x for x in dict.fromkeys(labels) if labels.count(x) > 1]
+        if twice:
+            raise AlrunError(
+                f"dataset.labels={labels} lists {twice} more than once; list each once"
+            )
+        if len(labels) == 1:
+            raise AlrunError(
+                f"dataset.labels={labels} holds one label; classification needs at least two: "
+                f"list every label of the data, e.g. 'dataset.labels=[{labels[0]},other]'"
+            )
     if loop.unit not in ("document", "sentence"):
         raise AlrunError(f"loop.unit={loop.unit!r}; choose document or sentence")
     if loop.unit == "sentence" and task != "ner":

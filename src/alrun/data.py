@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -71,15 +72,26 @@ def json_records(stream: Iterable[bytes | str], name: str) -> Iterator[tuple[str
         try:
             line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         except UnicodeDecodeError as e:
-            raise AlrunError(f"{where}: not UTF-8 ({e.reason}); re-save the file as UTF-8") from e
+            raise AlrunError(
+                f"{where}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}: "
+                f"{e.reason}); re-save the file as UTF-8"
+            ) from e
+        if n == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark, as some editors write
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
-            raise AlrunError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from e
+            raise AlrunError(
+                f"{where}: invalid JSON ({e.msg} at column {e.colno}); fix or delete that line "
+                "(JSONL holds one JSON object per line)"
+            ) from e
         if not isinstance(rec, dict):
-            raise AlrunError(f"{where}: expected a JSON object per line, got {type(rec).__name__}")
+            raise AlrunError(
+                f"{where}: expected a JSON object per line, got {type(rec).__name__}; "
+                'write each record as {"field": value, ...}'
+            )
         yield where, rec
 
 
@@ -89,15 +101,28 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _read_csv(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    raw = path.read_bytes()
     try:
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            start = 2  # line of the first record, after the header
-            for rec in reader:
-                yield f"{path} line {start}", rec
-                start = reader.line_num + 1
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Excel's UTF-8 CSV) is not a column
     except UnicodeDecodeError as e:
-        raise AlrunError(f"{path}: not UTF-8 ({e.reason}); re-save the file as UTF-8") from e
+        line = raw.count(b"\n", 0, e.start) + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise AlrunError(
+            f"{path} line {line}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {col}: "
+            f"{e.reason}); re-save the file as UTF-8"
+        ) from e
+    reader = csv.DictReader(
+        io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ","
+    )
+    start = 2  # line of the first record, after the header
+    try:
+        for rec in reader:
+            yield f"{path} line {start}", rec
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise AlrunError(
+            f"{path} line {start}: not valid CSV ({e}); fix the quoting of that record"
+        ) from e
 
 
 def _read_hf(source: str, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -126,9 +151,21 @@ def _read_hf(source: str, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
         )
 
 
-def _check_file(path: Path, what: str, key: str = "dataset.path") -> None:
+def _check_file(
+    path: Path, what: str, key: str = "dataset.path", like: tuple[str, ...] = (".jsonl", ".csv")
+) -> None:
+    """`path` must be an existing file; `like`: suffixes of the files to suggest, best first."""
     if path.is_dir():
-        raise AlrunError(f"{path} is a directory; {key} must name {what}")
+        files = sorted(p.name for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        shown = ", ".join(files[:6]) + (", ..." if len(files) > 6 else "")
+        fits = sorted(
+            (f for f in files if Path(f).suffix.lower() in like),
+            key=lambda f: like.index(Path(f).suffix.lower()),
+        )
+        raise AlrunError(
+            f"{key}={path} is a directory ({f'files in it: {shown}' if files else 'empty'}); "
+            f"{key} must name {what}" + (f", e.g. {key}={path / fits[0]}" if fits else "")
+        )
     if not path.exists():
         raise AlrunError(
             f"data file not found: {path}. Set {key} (absolute, or relative to the data "
@@ -136,10 +173,28 @@ def _check_file(path: Path, what: str, key: str = "dataset.path") -> None:
         )
 
 
-def read_records(cfg: DictConfig, path: Path, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    fmt = _fmt(path, cfg.get("format", "auto"))
+def _is_hf_folder(path: Path) -> bool:
+    """A folder written by `save_to_disk` (read as a Hugging Face dataset with format=auto)."""
+    markers = ("dataset_info.json", "dataset_dict.json", "state.json")
+    return path.is_dir() and any((path / m).exists() for m in markers)
+
+
+def read_records(
+    cfg: DictConfig, path: Path, split: str, key: str = "dataset.path"
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    fmt = cfg.get("format", "auto")
+    if fmt == "auto" and path.is_dir() and not _is_hf_folder(path):
+        _check_file(
+            path, "a JSONL or CSV file (a Hugging Face dataset folder: dataset.format=hf)", key
+        )
+    fmt = _fmt(path, fmt)
     if fmt in ("jsonl", "csv"):
-        _check_file(path, f"a {fmt} file")
+        _check_file(
+            path,
+            f"a {fmt.upper()} file",
+            key,
+            (".jsonl", ".json", ".ndjson") if fmt == "jsonl" else (".csv", ".tsv"),
+        )
         return _read_jsonl(path) if fmt == "jsonl" else _read_csv(path)
     if fmt == "hf":
         return _read_hf(str(path) if path.exists() else str(cfg.path), split)
@@ -172,7 +227,7 @@ def _prodigy_text(cfg: DictConfig, path: Path, label_names: list[str] | None) ->
     """Accepted text classification tasks; without `label_names`, the file's own labels."""
     from alrun import prodigy
 
-    _check_file(path, "a Prodigy JSONL file")
+    _check_file(path, "a Prodigy JSONL file", like=(".jsonl",))
     examples, report = prodigy.read_textcat(path, label_names)
     _prodigy_report(report, None)
     if label_names is None:
@@ -218,33 +273,73 @@ def _prodigy_tokens(cfg: DictConfig, path: Path) -> list[RawDoc]:
 # --------------------------------------------------------------------------- building datasets
 
 
-def _load_file(cfg: DictConfig, path: Path, split: str, label_names: list[str]) -> TextDataset:
+def _field_error(where: str, first: bool, key: str, rec: dict[str, Any], setting: str) -> str:
+    """A record lacks a field: on the first record the setting is wrong, later the record."""
+    fields = ", ".join(map(str, rec)) or "none"
+    fix = (
+        f"set {setting} to the field that holds it"
+        if first
+        else f"add {key!r} to that record or delete the line (earlier records have it)"
+    )
+    return f"{where}: no field {key!r} (fields: {fields}); {fix}"
+
+
+def _load_file(
+    cfg: DictConfig, path: Path, split: str, label_names: list[str], key: str = "dataset.path"
+) -> TextDataset:
+    """`key`: the setting that names `path` (dataset.path or dataset.test_path), for errors."""
     if _fmt(path, cfg.get("format", "auto")) == "prodigy":
         return _prodigy_text(cfg, path, label_names)
     text_field, label_field = cfg.text_field, cfg.label_field
     id_field = cfg.get("id_field")
     index = {name: i for i, name in enumerate(label_names)}
     ids, texts, labels = [], [], []
-    for where, rec in read_records(cfg, path, split):
-        for key, what in ((text_field, "text_field"), (label_field, "label_field")):
-            if key not in rec:
-                raise AlrunError(
-                    f"{where}: no field {key!r} (fields: {', '.join(map(str, rec))}); "
-                    f"set dataset.{what}"
-                )
-        text, label = rec[text_field], str(rec[label_field]).strip()
-        if not isinstance(text, str) or not text.strip():
-            raise AlrunError(f"{where}: field {text_field!r} is empty; remove or fix the record")
+    first_use: dict[str, tuple[str, str, str]] = {}  # id -> (where, text, label) of its record
+    for where, rec in read_records(cfg, path, split, key):
+        fields = [(text_field, "dataset.text_field"), (label_field, "dataset.label_field")]
+        if id_field:
+            fields.append((id_field, "dataset.id_field (or null: records numbered by line)"))
+        for name, setting in fields:
+            if name not in rec:
+                raise AlrunError(_field_error(where, not texts, name, rec, setting))
+        text, label = rec[text_field], rec[label_field]
+        if text is None or (isinstance(text, str) and not text.strip()):
+            raise AlrunError(
+                f"{where}: field {text_field!r} is empty; fill in the text or delete the line"
+            )
+        if not isinstance(text, str):
+            raise AlrunError(
+                f"{where}: field {text_field!r} holds {type(text).__name__} {text!r}, not text; "
+                f"write the text as a string or set dataset.text_field to the text field"
+            )
+        label = "" if label is None else str(label).strip()
+        if not label:
+            raise AlrunError(
+                f"{where}: field {label_field!r} is empty; give the record one of the labels "
+                f"{label_names} or delete the line"
+            )
         if label not in index:
             raise AlrunError(
                 f"{where}: label {label!r} is not in the label set {label_names}; "
                 "fix the data or add the label to dataset.labels"
             )
-        ids.append(str(rec[id_field]) if id_field and id_field in rec else where.split()[-1])
+        id_ = str(rec[id_field]) if id_field else where.split()[-1]
+        if id_ in first_use and first_use[id_][1:] != (text, label):
+            earlier = " ".join(first_use[id_][0].split()[-2:])  # "line 4" (HF: "row 3")
+            raise AlrunError(
+                f"{where}: duplicate id {id_!r} (dataset.id_field={id_field}), already the id "
+                f"of another record at {earlier}; give every record its own id, or set "
+                "dataset.id_field=null to number records by line"
+            )
+        first_use.setdefault(id_, (where, text, label))  # an exact repeat: dropped as a duplicate
+        ids.append(id_)
         texts.append(text)
         labels.append(index[label])
     if not texts:
-        raise AlrunError(f"{path}: no records; the data file is empty")
+        raise AlrunError(
+            f"{key}={path}: no records, the file is empty; fill it (one record per line, with "
+            f"fields {text_field!r} and {label_field!r}) or point {key} at the right file"
+        )
     return TextDataset(ids, texts, np.asarray(labels, dtype=np.int64), label_names)
 
 
@@ -259,27 +354,105 @@ def _dedup(ds: TextDataset, exclude: set[str] = frozenset()) -> tuple[TextDatase
     return ds.subset(keep), len(ds) - len(keep)
 
 
+def _check_labels(label_names: list[str], source: str) -> None:
+    """Classification needs two or more distinct labels; `source`: where the set came from."""
+    twice = [x for x in dict.fromkeys(label_names) if label_names.count(x) > 1]
+    if twice:
+        raise AlrunError(
+            f"dataset.labels={label_names} lists {twice} more than once; list each label once"
+        )
+    if len(label_names) < 2:
+        raise AlrunError(
+            f"{source} holds {len(label_names)} label{'' if len(label_names) == 1 else 's'} "
+            f"{label_names}; classification needs at least two: list every label of the data, "
+            "e.g. 'dataset.labels=[negative,positive]'"
+        )
+
+
+def check_pool(
+    cfg: DictConfig, pool: TextDataset | SeqDataset, where: str, n_seed: int | None = None
+) -> None:
+    """loop.initial_size and loop.round_size must fit the pool (known only once it is read).
+
+    Runs before any training or file writing. `where`: where the pool came from, for the
+    message; `n_seed`: the seed set's size when annotations (loop.initial_from) start the run.
+    """
+    loop = cfg.get("loop")
+    if loop is None or (n_seed is None and loop.get("initial_from")):
+        return  # a loader used on its own, or the seed set decides (checked with n_seed)
+    unit = "document" if isinstance(pool, TextDataset) else str(loop.get("unit", "document"))
+    n = len(pool)
+    has = f"the pool holds {n} {unit}{'s' if n != 1 else ''} ({where})"
+    if n_seed is None:
+        first, after = int(loop.initial_size), f"loop.initial_size={loop.initial_size}"
+        if first > n:
+            raise AlrunError(
+                f"loop.initial_size={first} is larger than the pool: {has}; "
+                f"lower loop.initial_size to at most {n}, or use more data"
+            )
+    else:
+        first, after = n_seed, f"the seed set (loop.initial_from: {n_seed} items)"
+        if n_seed > loop.budget:
+            raise AlrunError(
+                f"the seed set (loop.initial_from) holds {n_seed} items, above "
+                f"loop.budget={loop.budget}; raise loop.budget to at least {n_seed}"
+            )
+    left = n - first
+    if 0 < left < loop.round_size and loop.budget > first:
+        raise AlrunError(
+            f"loop.round_size={loop.round_size} is larger than the {left} {unit}s left unlabelled "
+            f"after {after}: {has}; lower loop.round_size to at most {left}"
+        )
+
+
+def _split(full: TextDataset, dataset: DictConfig, seed: int) -> tuple[TextDataset, TextDataset]:
+    """A stratified test split of `full`, fixed by the seed."""
+    label_names = full.label_names
+    counts = np.bincount(full.labels, minlength=len(label_names))
+    if (counts < 2).any():
+        rare = [label_names[i] for i in np.flatnonzero(counts < 2)]
+        raise AlrunError(
+            f"labels {rare} have fewer than 2 documents; a stratified test split needs 2. "
+            "Remove them from dataset.labels or give a dataset.test_path"
+        )
+    try:
+        train_idx, test_idx = train_test_split(
+            np.arange(len(full)),
+            test_size=dataset.test_size,
+            stratify=full.labels,
+            random_state=seed,
+        )
+    except ValueError as e:  # a test or pool share too small to hold every label
+        raise AlrunError(
+            f"dataset.test_size={dataset.test_size} cannot split {len(full)} documents with "
+            f"{len(label_names)} labels ({e}); choose a test_size that leaves every label "
+            "in both parts, or give a dataset.test_path"
+        ) from e
+    return full.subset(np.sort(train_idx)), full.subset(np.sort(test_idx))
+
+
 def load_splits(cfg: DictConfig, dataset: DictConfig, seed: int) -> Splits:
     """The pool and the test split, deduplicated; stratified split fixed by the seed."""
     path = data_path(cfg, dataset.path)
     label_names = [str(x) for x in dataset.labels or []]
     full = None
+    source = f"dataset.labels={label_names}"
     if not label_names and _fmt(path, dataset.get("format", "auto")) == "prodigy":
         full = _prodigy_text(dataset, path, None)  # a Prodigy file names its own labels
         label_names = full.label_names
-    if len(label_names) < 2 or len(set(label_names)) != len(label_names):
-        raise AlrunError(
-            f"dataset.labels={label_names} needs at least two distinct labels for classification"
-        )
+        source = f"{path} (dataset.labels unset: the labels its annotations use)"
+    _check_labels(label_names, source)
     if full is None:
         full = _load_file(dataset, path, dataset.get("split", "train"), label_names)
     if dataset.get("test_path"):
+        test_path = data_path(cfg, dataset.test_path)
         test, n_test_dup = _dedup(
             _load_file(
                 dataset,
-                data_path(cfg, dataset.test_path),
+                test_path,
                 dataset.get("test_split", "test"),
                 label_names,
+                "dataset.test_path",
             )
         )
         pool, n_dup = _dedup(full, exclude=set(test.texts))
@@ -288,26 +461,28 @@ def load_splits(cfg: DictConfig, dataset: DictConfig, seed: int) -> Splits:
             n_dup,
             n_test_dup,
         )
+        where = f"{path}, after dropping {n_dup} duplicates and copies of test texts"
     else:
         full, n_dup = _dedup(full)
         log.info("dropped %d exact duplicate texts before splitting", n_dup)
-        counts = np.bincount(full.labels, minlength=len(label_names))
-        if (counts < 2).any():
-            rare = [label_names[i] for i in np.flatnonzero(counts < 2)]
-            raise AlrunError(
-                f"labels {rare} have fewer than 2 documents; a stratified test split needs 2. "
-                "Remove them from dataset.labels or give a dataset.test_path"
-            )
-        train_idx, test_idx = train_test_split(
-            np.arange(len(full)),
-            test_size=dataset.test_size,
-            stratify=full.labels,
-            random_state=seed,
+        pool, test = _split(full, dataset, seed)
+        where = f"{path}, after dropping {n_dup} duplicates and {len(test)} for the test split"
+    present = [label_names[i] for i in np.unique(pool.labels)]
+    if not present:
+        raise AlrunError(
+            f"no documents left to label ({where}): every text of dataset.path is also in "
+            "dataset.test_path; point them at different files"
         )
-        pool, test = full.subset(np.sort(train_idx)), full.subset(np.sort(test_idx))
+    if len(present) < 2:
+        raise AlrunError(
+            f"every document left to label has the label {present[0]!r} ({where}); a "
+            f"classifier needs two or more of dataset.labels={label_names} in the data: "
+            "add documents with the other labels"
+        )
     log.info(
         "pool %d documents, test %d documents, %d labels", len(pool), len(test), len(label_names)
     )
+    check_pool(cfg, pool, where)
     return Splits(pool=pool, test=test)
 
 
@@ -456,8 +631,8 @@ def read_token_jsonl(cfg: DictConfig, path: Path) -> list[RawDoc]:
     return list(docs.items())
 
 
-def _read_tokens(cfg: DictConfig, path: Path) -> list[RawDoc]:
-    _check_file(path, "a CoNLL or JSONL file")
+def _read_tokens(cfg: DictConfig, path: Path, key: str = "dataset.path") -> list[RawDoc]:
+    _check_file(path, "a CoNLL or JSONL file", key, (".conll", ".txt", ".iob", ".jsonl"))
     fmt = cfg.get("format", "auto")
     if fmt == "auto":
         fmt = "jsonl" if path.suffix.lower() in (".jsonl", ".json", ".ndjson") else "conll"
@@ -472,7 +647,10 @@ def _read_tokens(cfg: DictConfig, path: Path) -> list[RawDoc]:
     else:
         docs = read_token_jsonl(cfg, path)
     if not docs:
-        raise AlrunError(f"{path}: no sentences; the data file is empty")
+        raise AlrunError(
+            f"{key}={path}: no sentences, the file is empty; fill it or point {key} at the "
+            "right file"
+        )
     return docs
 
 
@@ -557,11 +735,17 @@ def load_token_splits(cfg: DictConfig, dataset: DictConfig, seed: int, unit: str
     docs = _read_tokens(dataset, path)
     scheme = ner_label_scheme(dataset, docs, path)
     if dataset.get("test_path"):
-        test_docs = _read_tokens(dataset, data_path(cfg, dataset.test_path))
+        test_docs = _read_tokens(dataset, data_path(cfg, dataset.test_path), "dataset.test_path")
     else:
-        train_idx, test_idx = train_test_split(
-            np.arange(len(docs)), test_size=dataset.test_size, random_state=seed
-        )
+        try:
+            train_idx, test_idx = train_test_split(
+                np.arange(len(docs)), test_size=dataset.test_size, random_state=seed
+            )
+        except ValueError as e:  # too few documents for this share
+            raise AlrunError(
+                f"dataset.test_size={dataset.test_size} cannot split the {len(docs)} documents "
+                f"of {path} ({e}); give a dataset.test_path or a file with more documents"
+            ) from e
         test_docs = [docs[i] for i in np.sort(test_idx)]
         docs = [docs[i] for i in np.sort(train_idx)]
     if unit == "document" and len(docs) < 2:
@@ -583,6 +767,7 @@ def load_token_splits(cfg: DictConfig, dataset: DictConfig, seed: int, unit: str
         len(test),
         [f"{k}->{v}" if k != v else k for k, v in scheme.items()],
     )
+    check_pool(cfg, pool, f"{path}, after dropping {n_dup} duplicates and the test split")
     return Splits(pool=pool, test=test)
 
 
@@ -635,7 +820,7 @@ def seed_from_prodigy(cfg: DictConfig, splits: Splits) -> tuple[Splits, np.ndarr
     test split (it is training data now). The pool is everything else.
     """
     path = data_path(cfg, cfg.loop.initial_from)
-    _check_file(path, "a Prodigy JSONL file", "loop.initial_from")
+    _check_file(path, "a Prodigy JSONL file", "loop.initial_from", (".jsonl",))
     pool, test = splits.pool, splits.test
     seed = _seed_items(cfg, path, pool)
     if not seed:
@@ -691,4 +876,5 @@ def seed_from_prodigy(cfg: DictConfig, splits: Splits) -> tuple[Splits, np.ndarr
         len(initial) - len(extra),
         len(extra),
     )
+    check_pool(cfg, pool, f"dataset.path plus the annotations in {path}", n_seed=len(initial))
     return Splits(pool=pool, test=test), np.asarray(initial, dtype=np.int64)

@@ -27,6 +27,51 @@ class RoundResult:
     test: dict[str, Any]  # the kept model's test metrics (reporting only)
     queried: np.ndarray  # pool indices picked for the next round; empty after the last
     seconds: dict[str, float]
+    skipped: np.ndarray  # pool indices the oracle skipped (rejected/ignored): never asked again
+
+
+@dataclass
+class Resume:
+    """Where an interrupted run stopped: after round `round`, its next batch already chosen."""
+
+    round: int
+    labeled: np.ndarray
+    labels: np.ndarray
+    skipped: np.ndarray
+    queried: np.ndarray
+
+
+def _start(
+    n_pool: int,
+    label: Callable[[np.ndarray], Labels],
+    initial_size: int,
+    budget: int,
+    rng: np.random.Generator,
+    initial: np.ndarray | None,
+) -> Labels:
+    """The first labelled set: the seed set, else random; drawn again while all are skipped."""
+    if initial is not None:
+        if len(initial) > budget:
+            raise AlrunError(
+                f"the seed set (loop.initial_from) holds {len(initial)} items, above "
+                f"loop.budget={budget}; raise the budget"
+            )
+        got = label(np.asarray(initial, dtype=np.int64))
+    elif initial_size > n_pool:
+        raise AlrunError(
+            f"loop.initial_size={initial_size} exceeds the pool ({n_pool} items); "
+            f"lower loop.initial_size to at most {n_pool}"
+        )
+    else:
+        got = label(rng.choice(n_pool, size=initial_size, replace=False))
+    skipped = got.skipped
+    while len(got.idx) == 0:  # every first item skipped: nothing to train on yet
+        rest = np.setdiff1d(np.arange(n_pool), skipped)
+        if len(rest) == 0:
+            raise AlrunError("every item of the pool was skipped; nothing to train on")
+        got = label(rng.choice(rest, size=min(initial_size, len(rest)), replace=False))
+        skipped = np.concatenate([skipped, got.skipped])
+    return Labels(got.idx, got.labels, skipped)
 
 
 def active_learning(
@@ -42,33 +87,28 @@ def active_learning(
     budget: int,
     rng: np.random.Generator,
     initial: np.ndarray | None = None,
+    resume: Resume | None = None,
+    pool_sample: int | None = None,
 ) -> Iterator[RoundResult]:
     """`initial`: the seed set's pool indices (annotations given up front), else random.
 
     The oracle may skip items (a person's reject or ignore): they leave the pool unlabelled
-    and do not count towards the budget.
+    and do not count towards the budget. `resume` continues a run after its last finished
+    round (`rng` must hold the state it had then). `pool_sample`: score at most this many
+    random unlabelled items per round (huge pools); None scores them all.
     """
-    if initial is not None:
-        if len(initial) > budget:
-            raise AlrunError(
-                f"the seed set (loop.initial_from) holds {len(initial)} items, above "
-                f"loop.budget={budget}; raise the budget"
-            )
-        first = np.asarray(initial, dtype=np.int64)
-    elif initial_size > n_pool:
-        raise AlrunError(f"loop.initial_size={initial_size} exceeds the pool ({n_pool} items)")
+    if resume is None:
+        first = _start(n_pool, label, initial_size, budget, rng, initial)
+        labeled, labels, skipped, queried, start = first.idx, first.labels, first.skipped, [], 0
     else:
-        first = rng.choice(n_pool, size=initial_size, replace=False)
-    got = label(first)
-    labeled, labels, skipped = got.idx, got.labels, got.skipped
-    while len(labeled) == 0:  # every first item skipped: draw more, nothing to train on yet
-        rest = np.setdiff1d(np.arange(n_pool), skipped)
-        if len(rest) == 0:
-            raise AlrunError("every item of the pool was skipped; nothing to train on")
-        got = label(rng.choice(rest, size=min(initial_size, len(rest)), replace=False))
-        labeled, labels = got.idx, got.labels
-        skipped = np.concatenate([skipped, got.skipped])
-    for r in range(n_pool):
+        labeled, labels, skipped = resume.labeled, resume.labels, resume.skipped
+        queried, start = resume.queried, resume.round + 1
+    for r in range(start, n_pool):
+        if len(queried):
+            got = label(queried)
+            labeled = np.concatenate([labeled, got.idx])
+            labels = np.concatenate([labels, got.labels])
+            skipped = np.concatenate([skipped, got.skipped])
         t = {"start": time.perf_counter()}
         chosen = train(labeled, labels, r)
         t["train"] = time.perf_counter()
@@ -78,8 +118,11 @@ def active_learning(
         k = min(round_size, budget - len(labeled), len(unlabeled))
         queried = np.empty(0, dtype=np.int64)
         if k > 0:
-            scores = strategy(predict(chosen, unlabeled), rng)
-            queried = unlabeled[select(scores, k, rng)]
+            scored = unlabeled
+            if pool_sample is not None and len(unlabeled) > max(pool_sample, k):
+                scored = np.sort(rng.choice(unlabeled, size=max(pool_sample, k), replace=False))
+            scores = strategy(predict(chosen, scored), rng)
+            queried = scored[select(scores, k, rng)]
         t["query"] = time.perf_counter()
         seconds = {
             "train": t["train"] - t["start"],
@@ -87,10 +130,6 @@ def active_learning(
             "query": t["query"] - t["test"],
             "round": t["query"] - t["start"],
         }
-        yield RoundResult(r, labeled, labels, chosen, test, queried, seconds)
+        yield RoundResult(r, labeled, labels, chosen, test, queried, seconds, skipped)
         if k <= 0:
             return
-        got = label(queried)
-        labeled = np.concatenate([labeled, got.idx])
-        labels = np.concatenate([labels, got.labels])
-        skipped = np.concatenate([skipped, got.skipped])

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 def write_atomic(path: Path, text: str) -> None:
     """Write then rename, so a kill never leaves half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, 0o644)  # mkstemp makes it owner-only; results are for everyone who may read
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
@@ -99,7 +100,11 @@ def plot_learning_curve(
     axes[1].legend(fontsize=8, loc="lower right")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, 0o644)
+    with os.fdopen(fd, "wb") as f:  # write then rename: a kill never leaves half a picture
+        fig.savefig(f, format="png", dpi=110)
+    os.replace(tmp, path)
     plt.close(fig)
 
 
@@ -136,6 +141,8 @@ class WandbLogger:
         config: dict[str, Any],
     ) -> None:
         self.run = None
+        self.mode = mode
+        self.run_dir = run_dir
         try:
             import wandb
 
@@ -164,11 +171,26 @@ class WandbLogger:
             self._fail("init", e)
 
     def _fail(self, what: str, e: Exception) -> None:
+        """Warn once (the run is dropped, so later calls do nothing) and carry on without W&B."""
         if self.run is not None:
             with contextlib.suppress(Exception):
                 self.run.finish(exit_code=1)
-        log.warning("W&B %s failed (%s); continuing with local files only", what, e)
         self.run = None
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if self.mode == "online":
+            fix = (
+                "check the network and your W&B login (WANDB_API_KEY), or use "
+                "logger.mode=offline and upload later with `wandb sync`"
+            )
+        else:
+            fix = f"make {self.run_dir / 'wandb'} a writable folder, or run with logger=none"
+        log.warning(
+            "W&B %s failed (%s); continuing with local files only in %s. For W&B: %s",
+            what,
+            reason,
+            self.run_dir,
+            fix,
+        )
 
     def log_round(self, row: dict[str, Any]) -> None:
         if self.run is None:

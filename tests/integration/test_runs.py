@@ -128,38 +128,3 @@ def test_multirun_sweep_gives_one_wandb_run_per_job_in_one_group(tmp_path, bbc_s
     assert varied == {(s, seed) for s in ("random", "margin") for seed in ("0", "1")}
     assert summary_keys[0] and all(k == summary_keys[0] for k in summary_keys)
     assert "target/labels" in summary_keys[0]
-
-
-def _bad_label_slice(tmp_path: Path, bbc_slice: Path) -> Path:
-    d = tmp_path / "data"
-    (d / "bbc-news").mkdir(parents=True)
-    lines = (bbc_slice / "bbc-news" / "bbc-news.jsonl").read_text().splitlines()
-    row = json.loads(lines[41])
-    row["label"] = "sports"
-    lines[41] = json.dumps(row)
-    (d / "bbc-news" / "bbc-news.jsonl").write_text("\n".join(lines) + "\n")
-    return d
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["data_dir=/nonexistent"], "data file not found: /nonexistent/bbc-news/bbc-news.jsonl"),
-        (["BADLABEL"], "line 42: label 'sports' is not in the label set"),
-        (["strategy=smartest"], "Could not find 'strategy/smartest'"),
-        (["models.tfidf_logreg.name=bert_huge"], "unknown model 'bert_huge'"),
-        (["loop.round_size=0"], "loop.round_size=0 must be at least 1"),
-    ],
-)
-def test_bad_input_stops_before_training_with_one_message(
-    tmp_path, bbc_slice, cache_dir, args, message
-):
-    data = bbc_slice
-    if args == ["BADLABEL"]:
-        data, args = _bad_label_slice(tmp_path, bbc_slice), []
-    run = tmp_path / "run"
-    proc = alrun(*args, f"hydra.run.dir={run}", data=data, cache=cache_dir, check=False)
-    assert proc.returncode != 0
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not (run / "rounds.jsonl").exists()  # stopped before any round was trained

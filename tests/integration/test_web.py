@@ -82,13 +82,23 @@ def test_killed_mid_batch_resumes_with_every_saved_answer(serve, bbc_slice, tmp_
     assert [(r[0], r[1], r[3], r[4]) for r in rows(run)] == [
         (0, i, "accept", y) for i, y in given.items()
     ]
-    # round 1: a reject and an ignore leave the pool unlabelled; later queries make up for them
+    # round 1: a reject and an ignore leave the pool unlabelled; later queries make up for them.
+    # Killed again after the reject: the checkpoint resumes after round 0 (no retraining) and
+    # the database gives back the reject
     second = [s.api("/api/next", session="carl")[1]["task"]]
-    for body in ({"answer": "reject"}, {"answer": "ignore"}, {"answer": "accept", "label": "tech"}):
+    for k, body in enumerate(
+        ({"answer": "reject"}, {"answer": "ignore"}, {"answer": "accept", "label": "tech"})
+    ):
+        if k == 1:
+            s.kill()
+            s = serve(*args, data=bbc_slice, run=run)
+            assert s.wait_round(1)["batch"] == {"total": 3, "answered": 1, "accepted": 0}
+            assert "after round 0 (4 labelled)" in s.output()
         task = s.api("/api/next", session="carl")[1]["task"]
         assert s.api("/api/answer", {"id": task["id"], **body}, session="carl")[0] == 200
         second.append(task)
     assert second[0] == second[1]  # a session keeps its open task until it answers it
+    assert len({t["index"] for t in second}) == 3
     skipped = {second[1]["index"], second[2]["index"]}
     given[second[3]["index"]] = "tech"
     s.wait_round(2)

@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from alrun.errors import AlrunError
-from alrun.loop import active_learning
+from alrun.loop import Resume, active_learning
 from alrun.models import ModelContext
 from alrun.oracle import Labels
 from alrun.selection import select_best, validation_splits
@@ -45,9 +45,25 @@ def gold(y):
 
 
 def run(
-    n_pool: int, initial: int, round_size: int, budget: int, strategy=margin, seed=0, oracle=gold
+    n_pool: int,
+    initial: int,
+    round_size: int,
+    budget: int,
+    strategy=margin,
+    seed=0,
+    oracle=gold,
+    scored: list | None = None,
+    rng: np.random.Generator | None = None,
+    lazy: bool = False,
+    **loop_args,
 ):
     texts, y = corpus(n_pool)
+
+    def predict(sel, idx):
+        if scored is not None:
+            scored.append(idx.copy())
+        return sel.model.predict([texts[i] for i in idx])
+
     task = multiclass()
     ctx = ModelContext(
         n_classes=3, seed=seed, cache_dir=Path("/nonexistent"), label_names=["a", "b", "c"]
@@ -56,20 +72,20 @@ def run(
     def train(idx, labels, r):
         return select_best(task, CANDS, ctx, [texts[i] for i in idx], labels, SEL)
 
-    return list(
-        active_learning(
-            n_pool=n_pool,
-            label=oracle(y),
-            train=train,
-            evaluate=lambda m: task.metrics(y, m.predict(texts).probs.argmax(1), ["a", "b", "c"]),
-            predict=lambda sel, idx: sel.model.predict([texts[i] for i in idx]),
-            strategy=strategy,
-            initial_size=initial,
-            round_size=round_size,
-            budget=budget,
-            rng=np.random.default_rng(seed),
-        )
+    results = active_learning(
+        n_pool=n_pool,
+        label=oracle(y),
+        train=train,
+        evaluate=lambda m: task.metrics(y, m.predict(texts).probs.argmax(1), ["a", "b", "c"]),
+        predict=predict,
+        strategy=strategy,
+        initial_size=initial,
+        round_size=round_size,
+        budget=budget,
+        rng=np.random.default_rng(seed) if rng is None else rng,
+        **loop_args,
     )
+    return results if lazy else list(results)
 
 
 def test_pool_grows_by_round_size_and_stops_at_budget():
@@ -131,6 +147,38 @@ def test_a_first_batch_all_skipped_draws_again():
 
     results = run(n_pool=30, initial=6, round_size=6, budget=12, oracle=skip_first_call)
     assert calls[:2] == [6, 6] and len(results[0].labeled) == 6
+
+
+def test_pool_sample_scores_a_random_subset_of_the_unlabelled_pool():
+    scored: list[np.ndarray] = []
+    results = run(n_pool=80, initial=6, round_size=5, budget=21, scored=scored, pool_sample=12)
+    assert [len(s) for s in scored] == [12, 12, 12]
+    for res, s in zip(results, scored, strict=False):
+        assert not set(s.tolist()) & set(res.labeled.tolist())  # only unlabelled items
+        assert set(res.queried.tolist()) <= set(s.tolist())  # the batch comes from the sample
+    assert len({tuple(s) for s in scored}) == 3  # a fresh sample each round
+    full: list[np.ndarray] = []
+    run(n_pool=80, initial=6, round_size=5, budget=21, scored=full)  # default: all of them
+    assert [len(s) for s in full] == [74, 69, 64]
+
+
+def test_resume_continues_exactly_where_the_run_stopped():
+    rng = np.random.default_rng(0)
+    whole, saved = [], None
+    for res in run(n_pool=50, initial=5, round_size=5, budget=30, rng=rng, lazy=True):
+        whole.append(res)
+        if res.round == 1:  # what the checkpoint keeps at this point
+            saved = (res, rng.bit_generator.state)
+    res, state = saved
+    rng2 = np.random.default_rng(99)
+    rng2.bit_generator.state = state
+    resume = Resume(res.round, res.labeled, res.labels, res.skipped, res.queried)
+    rest = run(n_pool=50, initial=5, round_size=5, budget=30, rng=rng2, resume=resume)
+    assert [r.round for r in rest] == [2, 3, 4, 5]
+    for a, b in zip(rest, whole[2:], strict=True):
+        assert a.labeled.tolist() == b.labeled.tolist()
+        assert a.queried.tolist() == b.queried.tolist()
+        assert a.test == b.test
 
 
 def test_initial_larger_than_pool_is_an_error():

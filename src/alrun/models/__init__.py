@@ -70,8 +70,17 @@ MODEL_FILE = "alrun-model.json"
 def save_model(
     model: Model, spec: dict[str, Any], ctx: ModelContext, path: Path, info: dict[str, Any]
 ) -> None:
-    """The kept model in its native format plus what rebuilding it needs (spec, labels)."""
-    path.mkdir(parents=True, exist_ok=True)
+    """The kept model in its native format plus what rebuilding it needs (spec, labels).
+
+    Written to a sibling folder and renamed into place, so a kill leaves the old model or the
+    new one, never half of either.
+    """
+    import shutil
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    final, path = path, Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    path.chmod(0o755)
     model.save(path)
     meta = {
         "spec": spec,
@@ -81,6 +90,14 @@ def save_model(
         **info,
     }
     (path / MODEL_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    if final.exists():
+        old = final.with_name(f".{final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        path.rename(final)
+        shutil.rmtree(old)
+    else:
+        path.rename(final)
 
 
 def load_model(path: Path, cache_dir: Path) -> tuple[Model, dict[str, Any]]:

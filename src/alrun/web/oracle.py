@@ -15,17 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from alrun.config import changed_keys, result_config
 from alrun.errors import AlrunError
 from alrun.oracle import Labels, OracleContext
 from alrun.prodigy import spans_from_tags, spans_to_tags, tokens_from_words
-from alrun.tracking import flatten
 from alrun.web.server import Annotator, Auth, is_loopback, serve
 from alrun.web.store import Store, db_url
 
 log = logging.getLogger("alrun")
-
-# Keys that do not change what is asked or learned: a resumed run may differ in these.
-FREE_KEYS = ("oracle.", "logger.", "data_dir", "cache_dir", "threads")
 
 
 def check_access(host: str, token: str | None) -> None:
@@ -93,8 +90,7 @@ class WebOracle:
 
     # ---------------------------------------------------------------- resume check
     def _check_same_run(self, config: dict[str, Any]) -> None:
-        flat = {k.replace("/", "."): v for k, v in flatten(config).items()}
-        mine = {k: v for k, v in flat.items() if not k.startswith(FREE_KEYS) and k != "tags"}
+        mine = result_config(config)
         saved = self.store.get_meta("config")
         if saved is None:
             self.store.set_meta("config", mine)
@@ -102,9 +98,8 @@ class WebOracle:
             self.store.set_meta("labels", self.labels)
             self.store.set_meta("created", time.time())
             return
-        changed = sorted(k for k in set(mine) | set(saved) if mine.get(k) != saved.get(k))
-        if changed:
-            shown = ", ".join(f"{k}: {saved.get(k)!r} -> {mine.get(k)!r}" for k in changed[:8])
+        shown = changed_keys(saved, mine)
+        if shown:
             raise AlrunError(
                 f"the annotation database {self.store.url} belongs to a run with other settings "
                 f"({shown}); its saved answers would not match these batches. Run the same "
@@ -193,6 +188,10 @@ class WebOracle:
             labels,
             np.array(got.skipped, dtype=np.int64),
         )
+
+    def resume_at(self, rnd: int, labeled: int) -> None:
+        """The runner continues from a checkpoint: the next batch is round `rnd`'s."""
+        self._round, self._labeled, self._seeded = rnd, labeled, False
 
     def round_done(self, row: dict[str, Any], model: Any) -> None:
         metric = self.task.selection_metric
