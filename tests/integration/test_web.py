@@ -50,6 +50,27 @@ def test_sqlite_file_is_in_the_run_folder_in_wal_mode(serve, bbc_slice, tmp_path
         assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
 
 
+def test_an_sqlalchemy_url_puts_the_answers_there(serve, bbc_slice, tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared' / 'team.db'}"
+    (tmp_path / "shared").mkdir()
+    s = serve(
+        *BBC,
+        "loop.initial_size=2",
+        "loop.budget=4",
+        f"oracle.db={url}",
+        data=bbc_slice,
+        run=tmp_path / "r",
+    )
+    s.wait_round(0)
+    task = s.api("/api/next")[1]["task"]
+    assert s.api("/api/answer", {"id": task["id"], "answer": "accept", "label": "tech"})[0] == 200
+    assert not (tmp_path / "r" / "annotations.db").exists()
+    with sqlite3.connect(tmp_path / "shared" / "team.db") as con:
+        assert con.execute("select pool_index, label from answers").fetchall() == [
+            (task["index"], "tech")
+        ]
+
+
 def test_killed_mid_batch_resumes_with_every_saved_answer(serve, bbc_slice, tmp_path):
     run = tmp_path / "run"
     args = (*BBC, "loop.initial_size=4", "loop.round_size=3", "loop.budget=7")
