@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,127 @@ def test_embedding_cache_is_reused_and_matches_live_encoding(split, tmp_path):
     other = embeddings.EmbeddingTable(ctx, embeddings.PACKAGED, 64, 2, 8)  # new key
     assert len(list((tmp_path / "embeddings").glob("*.npy"))) == 2
     assert not np.allclose(other.matrix, first.matrix)
+
+
+def test_bfloat16_and_int8_embeddings_stay_close_to_float32(split):
+    from alrun.models import embeddings
+
+    (tr_x, _), _ = split
+    texts = tr_x[:6]
+    ref = embeddings.encode(texts, embeddings.PACKAGED, 128, 4, 2, "float32")
+    for precision, floor in (("bfloat16", 0.999), ("int8", 0.97)):
+        other = embeddings.encode(texts, embeddings.PACKAGED, 128, 4, 2, precision)
+        np.testing.assert_allclose(np.linalg.norm(other, axis=1), 1.0, atol=1e-5)
+        cos = (ref * other).sum(axis=1)
+        assert cos.min() > floor, (precision, cos)
+        assert not np.array_equal(other, ref)  # really another precision
+    assert embeddings.resolve_precision("auto") in ("float32", "bfloat16")
+
+
+def test_precision_is_part_of_the_embedding_cache_key(split, tmp_path):
+    import hashlib
+
+    from alrun.errors import AlrunError
+    from alrun.models import embeddings
+
+    (tr_x, _), _ = split
+    ctx = ModelContext(n_classes=5, seed=0, cache_dir=tmp_path, corpus=tr_x[:4])
+    f32 = embeddings.EmbeddingTable(ctx, embeddings.PACKAGED, 64, 1, 8, "float32")
+    bf16 = embeddings.EmbeddingTable(ctx, embeddings.PACKAGED, 64, 1, 8, "bfloat16")
+    assert f32.path != bf16.path
+    assert sorted(p.name for p in (tmp_path / "embeddings").glob("*.npy")) == sorted(
+        [f32.path.name, bf16.path.name]
+    )
+    # float32 keeps the key earlier versions wrote, so their cache entries stay valid
+    old = f"{embeddings.PACKAGED}|64|1|{ctx.corpus_fingerprint}"
+    assert f32.path.name == hashlib.sha256(old.encode()).hexdigest()[:32] + ".npy"
+    assert not np.array_equal(f32.matrix, bf16.matrix)
+    # `auto` resolves before keying: it shares the entry of the precision it stands for
+    auto = embeddings.EmbeddingTable(ctx, embeddings.PACKAGED, 64, 1, 8, "auto")
+    assert auto.path == (bf16.path if auto.precision == "bfloat16" else f32.path)
+    with pytest.raises(AlrunError, match="precision='float16'"):
+        embeddings.resolve_precision("float16")
+
+
+@pytest.mark.parametrize(
+    ("n", "max_features", "ngram_max", "sublinear_tf"),
+    [(60, 50000, 2, True), (60, 3000, 2, True), (30, None, 1, False), (40, 500, 3, True)],
+)
+def test_memoised_tfidf_equals_sklearn_vectorizer(
+    split, monkeypatch, n, max_features, ngram_max, sublinear_tf
+):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from alrun.models.linear import TermCounts, Tfidf
+
+    (tr_x, _), (te_x, _) = split
+    for memo in (20_000, 0):  # texts memoised, or the memo full: analysed every time
+        monkeypatch.setattr(TermCounts, "_by_settings", {})
+        monkeypatch.setattr(TermCounts, "max_docs", memo)
+        ref = TfidfVectorizer(
+            max_features=max_features,
+            ngram_range=(1, ngram_max),
+            sublinear_tf=sublinear_tf,
+            strip_accents="unicode",
+            min_df=1,
+        )
+        ours = Tfidf(max_features, ngram_max, sublinear_tf, "unicode")
+        for texts in (tr_x[:n], tr_x[n // 2 : n + n // 2]):  # refit on other texts
+            X, Y = ref.fit_transform(texts), ours.fit_transform(texts)
+            assert ours.vocabulary == ref.vocabulary_  # same terms, same columns
+            np.testing.assert_allclose(X.toarray(), Y.toarray(), rtol=0, atol=1e-12)
+            np.testing.assert_allclose(
+                ref.transform(te_x).toarray(), ours.transform(te_x).toarray(), atol=1e-12
+            )
+            saved = ours.to_sklearn()  # what TfidfLogReg.save writes
+            np.testing.assert_allclose(
+                saved.transform(te_x).toarray(), ref.transform(te_x).toarray(), atol=1e-12
+            )
+
+
+@pytest.mark.parametrize("features", ["tfidf", "embeddings"])
+def test_row_space_logreg_equals_logreg_on_all_columns(split, cache_dir, features):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from alrun.models import embeddings
+    from alrun.models.linear import TunedLogReg
+
+    (tr_x, tr_y), (te_x, _) = split
+    if features == "tfidf":
+        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        X, T = vec.fit_transform(tr_x), vec.transform(te_x)
+    else:
+        ctx = ModelContext(n_classes=5, seed=0, cache_dir=cache_dir, corpus=tr_x + te_x)
+        table = embeddings.embedding_table(ctx, embeddings.PACKAGED, 256, 4, 32, "auto")
+        X, T = table(tr_x), table(te_x)
+    assert X.shape[1] > X.shape[0]  # the case the row space handles
+    for C in (1.0, 1000.0):
+        ours = TunedLogReg(5, [C], C, seed=0).fit(X, tr_y)
+        with warnings.catch_warnings():  # at tol 1e-10 the line search hits rounding: fine
+            warnings.simplefilter("ignore")
+            ref = LogisticRegression(C=C, solver="newton-cg", tol=1e-10, max_iter=1000)
+            ref.fit(X, tr_y)
+        assert ours.state()["classifier"].coef_.shape == ref.coef_.shape
+        np.testing.assert_allclose(ours.predict_proba(T), ref.predict_proba(T), atol=1e-4)
+    tuned = TunedLogReg(5, [1, 10, 100, 1000], 100.0, seed=0).fit(X, tr_y)
+    assert tuned.C in (1, 10, 100, 1000)
+    assert (tuned.predict_proba(T).argmax(1) == ref.predict(T)).mean() > 0.9
+
+
+def test_tfidf_bits_do_not_depend_on_what_the_process_analysed_before(split, monkeypatch):
+    from alrun.models.linear import TermCounts, Tfidf
+
+    (tr_x, _), (te_x, _) = split
+    runs = []
+    for order in (1, -1):  # term ids are handed out in first-seen order: reverse it
+        monkeypatch.setattr(TermCounts, "_by_settings", {})
+        vec = Tfidf(50000, 2, True, "unicode")
+        for text in (te_x + tr_x)[::order]:
+            vec.counts(text)
+        X, T = vec.fit_transform(tr_x[:40]), vec.transform(te_x)
+        runs.append((X, T))
+    (X1, T1), (X2, T2) = runs
+    for a, b in ((X1, X2), (T1, T2)):
+        assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+        assert np.array_equal(a.data, b.data)  # bit for bit: resumed runs repeat exactly
