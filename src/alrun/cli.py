@@ -52,6 +52,14 @@ def build_parts(cfg: DictConfig) -> dict[str, Any]:
         )
         if spec.get("search"):
             spaces[key] = _check_space(key, spec)
+        if "precision" in spec:  # an embedding candidate: a bad precision fails now, not later
+            from alrun.models.embeddings import PRECISIONS
+
+            if spec.precision not in PRECISIONS:
+                raise AlrunError(
+                    f"models.{key}.precision={spec.precision!r}: choose one of "
+                    f"{', '.join(PRECISIONS)}"
+                )
     ORACLES.check_params(cfg.oracle.name, _params(cfg.oracle), "oracle", positional=1)
     if cfg.oracle.name == "web":
         from alrun.web.oracle import check_access

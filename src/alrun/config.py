@@ -119,6 +119,11 @@ def check(cfg: DictConfig) -> None:
     for key in ("initial_size", "round_size", "budget"):
         if loop[key] < 1:
             raise AlrunError(f"loop.{key}={loop[key]} must be at least 1; e.g. loop.{key}=10")
+    if loop.get("pool_sample") is not None and loop.pool_sample < 1:
+        raise AlrunError(
+            f"loop.pool_sample={loop.pool_sample}: give how many unlabelled items to score per "
+            "round (e.g. loop.pool_sample=20000), or null to score them all"
+        )
     if loop.budget < loop.initial_size and not loop.get("initial_from"):
         raise AlrunError(
             f"loop.budget={loop.budget} is below loop.initial_size={loop.initial_size}; "

@@ -171,3 +171,14 @@ def test_web_oracle_has_a_fixed_run_folder_and_guards_remote_hosts(monkeypatch):
     build_parts(make("oracle=web", "oracle.host=0.0.0.0", "oracle.token=abc"))
     with pytest.raises(AlrunError, match=r"oracle\.prot"):
         build_parts(make("oracle=web", "+oracle.prot=1"))
+
+
+def test_a_bad_pool_sample_fails_at_start_up():
+    with pytest.raises(AlrunError, match=r"loop.pool_sample=0: give how many"):
+        build_parts(make("loop.pool_sample=0"))
+    build_parts(make("loop.pool_sample=5000"))
+
+
+def test_a_bad_embedding_precision_fails_at_start_up():
+    with pytest.raises(AlrunError, match=r"models.minilm_embed_logreg.precision='fp8': choose"):
+        build_parts(make("models.minilm_embed_logreg.precision=fp8"))
