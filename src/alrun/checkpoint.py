@@ -8,6 +8,7 @@ after `rounds.jsonl` and `labeled.jsonl`, so the folder is consistent whenever i
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,8 @@ def save(
         "rows": rows,
         "labeled_round": labeled_round,
         "config": config,
+        # a short fingerprint of `config`, for eyes and scripts; the check compares `config`
+        "config_hash": hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest(),
         "command": command,
     }
     write_atomic(run_dir / CHECKPOINT, json.dumps(state) + "\n")

@@ -89,7 +89,11 @@ def test_sigkill_mid_round_3_then_resume_equals_an_uninterrupted_run(
     assert again.returncode == 0, again.stderr[-3000:]
     assert "after round 2 (30 labelled)" in again.stdout  # not from the start
     assert results(run) == results(whole)
-    assert json.loads((run / "checkpoint.json").read_text())["complete"] is True
+    final = json.loads((run / "checkpoint.json").read_text())
+    assert final["complete"] is True and len(final["config_hash"]) == 64
+    assert (
+        final["config_hash"] == json.loads((whole / "checkpoint.json").read_text())["config_hash"]
+    )
 
 
 def test_resume_refuses_other_settings_and_a_folder_without_checkpoint(
