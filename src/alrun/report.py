@@ -15,7 +15,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import yaml
 
 from alrun.data import json_records
 from alrun.errors import AlrunError
-from alrun.tracking import aulc, labels_to_target, write_atomic
+from alrun.tracking import aulc, labels_to_target, save_figure, write_atomic
 
 HEADLINE = {"multiclass": "accuracy", "ner": "f1"}  # the task's first headline metric
 X_UNITS = ("labeled", "tokens", "documents", "sentences")
@@ -591,15 +590,7 @@ def plot(rep: Report, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_figure(fig, path)
 
 
 def write(rep: Report, out: Path) -> str:

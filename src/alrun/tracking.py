@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import math
@@ -20,13 +21,31 @@ from alrun.registry import Registry
 log = logging.getLogger(__name__)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, content: str | bytes) -> None:
     """Write then rename, so a kill never leaves half a file."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.fchmod(fd, 0o644)  # mkstemp makes it owner-only; results are for everyone who may read
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it owner-only; results are for anyone who may read
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """A matplotlib figure as PNG, written atomically; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    write_atomic(path, buf.getvalue())
 
 
 def aulc(xs: Iterable[float], ys: Iterable[float]) -> float:
@@ -100,12 +119,7 @@ def plot_learning_curve(
     axes[1].legend(fontsize=8, loc="lower right")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.fchmod(fd, 0o644)
-    with os.fdopen(fd, "wb") as f:  # write then rename: a kill never leaves half a picture
-        fig.savefig(f, format="png", dpi=110)
-    os.replace(tmp, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------- experiment loggers

@@ -16,9 +16,8 @@ Measurements: benchmarks/README.md.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from functools import cache
@@ -32,6 +31,7 @@ from alrun.models import MODELS, ModelContext
 from alrun.models.linear import TunedLogReg
 from alrun.progress import progress_bar
 from alrun.strategies import Predictions
+from alrun.tracking import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -230,10 +230,9 @@ class EmbeddingTable:
             else:
                 self.matrix = encode(list(corpus), *self.args)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npy")
-                with os.fdopen(fd, "wb") as f:
-                    np.save(f, self.matrix)
-                os.replace(tmp, path)  # readers see no entry or a whole one
+                buf = io.BytesIO()
+                np.save(buf, self.matrix)
+                write_atomic(path, buf.getvalue())  # readers see no entry or a whole one
                 log.info("embeddings: cached %d x %d at %s", *self.matrix.shape, path)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
