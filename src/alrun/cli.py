@@ -18,7 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from alrun import checkpoint
-from alrun.config import check, register_schema, result_config, to_dict
+from alrun.config import CONF_DIR, check, register_schema, result_config, to_dict
 from alrun.data import Splits, load_splits, load_token_splits, seed_from_prodigy
 from alrun.errors import AlrunError
 from alrun.loop import RoundResult, active_learning
@@ -31,7 +31,6 @@ from alrun.tasks import TASKS
 from alrun.tracking import LOGGERS, aulc, labels_to_target, plot_learning_curve, write_atomic
 
 log = logging.getLogger("alrun")
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def _params(node: DictConfig, drop: tuple[str, ...] = ("name",)) -> dict[str, Any]:
@@ -189,8 +188,9 @@ def _run(
 ) -> dict[str, Any]:
     task = parts["task"]
     pool, test = splits.pool, splits.test
-    overrides = dict(o.split("=", 1) for o in HydraConfig.get().overrides.task if "=" in o)
-    command = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
+    given = list(HydraConfig.get().overrides.task)
+    overrides = dict(o.split("=", 1) for o in given if "=" in o)
+    command = [o for o in given if not o.startswith("resume=")]
     settings = result_config(to_dict(cfg))
     ckpt = checkpoint.load(run_dir, settings, command, task.name == "ner", bool(cfg.resume))
     if ckpt is not None and ckpt.complete:

@@ -90,30 +90,30 @@ def changed_keys(saved: dict[str, Any], mine: dict[str, Any], limit: int = 8) ->
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # option files, for hints in messages
+
+
+def _serving(group: str, task: str) -> list[str]:
+    """The options of conf/<group>/ whose `tasks:` list `task` (for error messages)."""
+    found = []
+    for f in sorted((CONF_DIR / group).glob("*.yaml")):
+        try:
+            node = OmegaConf.load(f)
+            tasks = node.get("tasks") or (node.get("dataset") or {}).get("tasks") or []
+        except Exception:  # an unreadable option file only shortens the hint
+            continue
+        if task in tasks:
+            found.append(f.stem)
+    return found
+
+
+def _one_of(options: list[str]) -> str:
+    return ", ".join(options[:-1]) + f" or {options[-1]}" if len(options) > 1 else "".join(options)
+
+
 def check(cfg: DictConfig) -> None:
     """Cross-key checks Hydra's types cannot express; all run before any data or training."""
-
     import contextlib
-
-    conf = Path(__file__).resolve().parents[2] / "conf"  # option files, for hints in messages
-
-    def serving(group: str, task: str) -> list[str]:
-        """The options of conf/<group>/ whose `tasks:` list `task` (for error messages)."""
-        found = []
-        for f in sorted((conf / group).glob("*.yaml")):
-            try:
-                node = OmegaConf.load(f)
-                tasks = node.get("tasks") or (node.get("dataset") or {}).get("tasks") or []
-            except Exception:  # an unreadable option file only shortens the hint
-                continue
-            if task in tasks:
-                found.append(f.stem)
-        return found
-
-    def one_of(options: list[str]) -> str:
-        return (
-            ", ".join(options[:-1]) + f" or {options[-1]}" if len(options) > 1 else "".join(options)
-        )
 
     loop = cfg.loop
     for key in ("initial_size", "round_size", "budget"):
@@ -136,12 +136,12 @@ def check(cfg: DictConfig) -> None:
             raise AlrunError(f"config group `{group}` is missing or has no `name:`")
     task = cfg.task.name
     if not cfg.models:
-        models, default, first = serving("model", task), None, None
+        models, default, first = _serving("model", task), None, None
         with contextlib.suppress(Exception):  # the task's default list, for the hint only
-            for entry in OmegaConf.load(conf / "task" / f"{task}.yaml").defaults:
+            for entry in OmegaConf.load(CONF_DIR / "task" / f"{task}.yaml").defaults:
                 if isinstance(entry, DictConfig) and "/candidates" in entry:
                     default = str(entry["/candidates"])
-            first = str(OmegaConf.load(conf / "candidates" / f"{default}.yaml").defaults[0])
+            first = str(OmegaConf.load(CONF_DIR / "candidates" / f"{default}.yaml").defaults[0])
         example = first or (models[0] if models else None)
         raise AlrunError(
             "candidates is empty: no model to train; name at least one"
@@ -164,36 +164,25 @@ def check(cfg: DictConfig) -> None:
         tasks = list(node.get("tasks") or [])
         if not tasks or task in tasks:
             continue
-        options = serving(group, task)
-        if group == "strategy":
-            fix = f"choose a strategy for {task}: strategy={one_of(options)}"
+        options = _serving(group, task)
+        if not options:
+            fix = f"pick a {group} whose `tasks:` lists {task!r}"
+        elif group == "strategy":
+            fix = f"choose a strategy for {task}: strategy={_one_of(options)}"
         elif group == "dataset":
             fix = (
                 f"drop task= (the dataset picks its task), or choose a dataset for {task}: "
-                f"dataset={one_of(options)}"
+                f"dataset={_one_of(options)}"
             )
         else:
             fix = (
                 f"choose candidates for {task}, e.g. candidates=[{options[0]}] "
                 f"(models for {task}: {', '.join(options)})"
-                if options
-                else ""
             )
-        if not options:
-            fix = f"pick a {group} whose `tasks:` lists {task!r}"
         raise AlrunError(f"{where} {node.name!r} supports tasks {tasks}, not {task!r}; {fix}")
-    if task == "multiclass" and OmegaConf.is_list(cfg.dataset.get("labels")):
+    if task == "multiclass" and OmegaConf.is_list(cfg.dataset.get("labels")) and cfg.dataset.labels:
         labels = [str(x) for x in cfg.dataset.labels]
-        twice = [x for x in dict.fromkeys(labels) if labels.count(x) > 1]
-        if twice:
-            raise AlrunError(
-                f"dataset.labels={labels} lists {twice} more than once; list each once"
-            )
-        if len(labels) == 1:
-            raise AlrunError(
-                f"dataset.labels={labels} holds one label; classification needs at least two: "
-                f"list every label of the data, e.g. 'dataset.labels=[{labels[0]},other]'"
-            )
+        check_label_set(labels, f"dataset.labels={labels}")
     if loop.unit not in ("document", "sentence"):
         raise AlrunError(f"loop.unit={loop.unit!r}; choose document or sentence")
     if loop.unit == "sentence" and task != "ner":
@@ -208,6 +197,19 @@ def check(cfg: DictConfig) -> None:
         raise AlrunError(f"threads={cfg.threads}; give a positive count, or null for all cores")
     if sel.trials < 0:
         raise AlrunError(f"selection.trials={sel.trials}; give 0 (no tuning) or more trials")
+
+
+def check_label_set(labels: list[str], source: str) -> None:
+    """Classification needs two or more distinct labels; `source`: where the set came from."""
+    twice = [x for x in dict.fromkeys(labels) if labels.count(x) > 1]
+    if twice:
+        raise AlrunError(f"{source} lists {twice} more than once; list each label once")
+    if len(labels) < 2:
+        example = labels[0] if labels else "negative"
+        raise AlrunError(
+            f"{source} holds {'one label' if labels else 'no labels'}; classification needs at "
+            f"least two: list every label of the data, e.g. 'dataset.labels=[{example},other]'"
+        )
 
 
 def data_path(cfg: DictConfig, path: str) -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 from omegaconf import DictConfig
 from sklearn.model_selection import train_test_split
 
-from alrun.config import data_path
+from alrun.config import check_label_set, data_path
 from alrun.errors import AlrunError
 
 log = logging.getLogger(__name__)
@@ -354,21 +354,6 @@ def _dedup(ds: TextDataset, exclude: set[str] = frozenset()) -> tuple[TextDatase
     return ds.subset(keep), len(ds) - len(keep)
 
 
-def _check_labels(label_names: list[str], source: str) -> None:
-    """Classification needs two or more distinct labels; `source`: where the set came from."""
-    twice = [x for x in dict.fromkeys(label_names) if label_names.count(x) > 1]
-    if twice:
-        raise AlrunError(
-            f"dataset.labels={label_names} lists {twice} more than once; list each label once"
-        )
-    if len(label_names) < 2:
-        raise AlrunError(
-            f"{source} holds {len(label_names)} label{'' if len(label_names) == 1 else 's'} "
-            f"{label_names}; classification needs at least two: list every label of the data, "
-            "e.g. 'dataset.labels=[negative,positive]'"
-        )
-
-
 def check_pool(
     cfg: DictConfig, pool: TextDataset | SeqDataset, where: str, n_seed: int | None = None
 ) -> None:
@@ -441,7 +426,7 @@ def load_splits(cfg: DictConfig, dataset: DictConfig, seed: int) -> Splits:
         full = _prodigy_text(dataset, path, None)  # a Prodigy file names its own labels
         label_names = full.label_names
         source = f"{path} (dataset.labels unset: the labels its annotations use)"
-    _check_labels(label_names, source)
+    check_label_set(label_names, source)
     if full is None:
         full = _load_file(dataset, path, dataset.get("split", "train"), label_names)
     if dataset.get("test_path"):
