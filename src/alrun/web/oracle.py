@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from typing import Any
 
@@ -67,9 +66,7 @@ class WebOracle:
             "unit": cfg["loop"]["unit"],
             "budget": cfg["loop"]["budget"],
         }
-        self.annotator = Annotator(
-            self.store, self.kind, self.labels, info, self._to_label, lease_seconds
-        )
+        self.annotator = Annotator(self.store, self.kind, self.labels, info, lease_seconds)
         self.httpd = serve(self.annotator, host, port, Auth(token, user))
         self.url = f"http://{host}:{self.httpd.server_address[1]}/"
         self._closed = False
@@ -178,15 +175,16 @@ class WebOracle:
         else:
             tasks = self._tasks(rnd, idx)
             self.store.add_batch(rnd, tasks)
-        got = self.annotator.serve_batch(rnd, tasks, self._labeled)
-        self._labeled += len(got.accepted)
-        labels = np.empty(len(got.accepted), dtype=object if self.kind == "ner" else np.int64)
-        for k, (_, y) in enumerate(got.accepted):
-            labels[k] = y
+        answers = self.annotator.serve_batch(rnd, tasks, self._labeled)
+        kept = [(t, a) for t, a in zip(tasks, answers, strict=True) if a["answer"] == "accept"]
+        self._labeled += len(kept)
+        labels = np.empty(len(kept), dtype=object if self.kind == "ner" else np.int64)
+        for k, (t, a) in enumerate(kept):
+            labels[k] = self._to_label(t, a)
         return Labels(
-            np.array([i for i, _ in got.accepted], dtype=np.int64),
+            np.array([t["index"] for t, _ in kept], dtype=np.int64),
             labels,
-            np.array(got.skipped, dtype=np.int64),
+            np.array([a["index"] for a in answers if a["answer"] != "accept"], dtype=np.int64),
         )
 
     def resume_at(self, rnd: int, labeled: int) -> None:
@@ -222,4 +220,3 @@ class WebOracle:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.store.close()
-        sys.stdout.flush()

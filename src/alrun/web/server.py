@@ -16,7 +16,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,14 +44,6 @@ class HttpError(Exception):
 
 
 @dataclass
-class Answered:
-    """What a finished batch gave: accepted items with their labels, the rest skipped."""
-
-    accepted: list[tuple[int, Any]]
-    skipped: list[int]
-
-
-@dataclass
 class Annotator:
     """Shared state of one run's annotation: the current batch, leases, status."""
 
@@ -59,7 +51,6 @@ class Annotator:
     kind: str  # multiclass | ner
     labels: list[str]  # the label set shown (multiclass classes, NER entity types)
     info: dict[str, Any]  # dataset, strategy, unit, budget
-    to_label: Callable[[dict[str, Any], dict[str, Any]], Any]  # task, answer row -> loop label
     lease_seconds: float = 120.0
     state: str = "starting"
     round: int = -1
@@ -72,8 +63,11 @@ class Annotator:
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
     # ------------------------------------------------------------ loop side
-    def serve_batch(self, rnd: int, tasks: list[dict[str, Any]], labeled_before: int) -> Answered:
-        """Serve `tasks` until every one has an answer; answers saved earlier count."""
+    def serve_batch(
+        self, rnd: int, tasks: list[dict[str, Any]], labeled_before: int
+    ) -> list[dict[str, Any]]:
+        """Serve `tasks` until every one has an answer (saved ones count); the answers in
+        task order."""
         with self._cond:
             self.round, self.tasks, self.labeled_before = rnd, tasks, labeled_before
             by_index = {t["index"] for t in tasks}
@@ -86,20 +80,11 @@ class Annotator:
             self._cond.notify_all()
             while len(self._answered) < len(tasks):
                 self._cond.wait(timeout=0.5)  # wakes for Ctrl-C too
-            self.state = "training"
-            answered = dict(self._answered)
-            self._leases = {}
-        accepted, skipped = [], []
-        for t in tasks:
-            a = answered[t["index"]]
-            if a["answer"] == "accept":
-                accepted.append((t["index"], self.to_label(t, a)))
-            else:
-                skipped.append(t["index"])
-        with self._cond:
-            n = labeled_before + len(accepted)
+            answers = [self._answered[t["index"]] for t in tasks]
+            n = labeled_before + sum(a["answer"] == "accept" for a in answers)
+            self.state, self._leases = "training", {}
             self.message = f"training the candidates on {n} labels (round {rnd})"
-        return Answered(accepted, skipped)
+        return answers
 
     def set_score(self, score: dict[str, Any]) -> None:
         with self._cond:

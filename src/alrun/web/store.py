@@ -182,11 +182,6 @@ class Store:
             rows = c.execute(q).all()
         return [_answer_row(r) for r in rows]
 
-    def all_answers(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as c:
-            rows = c.execute(select(answers).order_by(answers.c.id)).all()
-        return [_answer_row(r) for r in rows]
-
     def undo_last(self, rnd: int, session: str) -> dict[str, Any] | None:
         """Mark the session's latest answer of this round undone; return it."""
         with self.engine.begin() as c:
