@@ -85,6 +85,7 @@ class Group:
     target: tuple[float, float, int] | None  # mean, std over runs that reached it, how many
     final: tuple[float, float, int]
     seconds: float
+    floor: float | None = None  # lowest score of any run's round at x >= Report.floor_from
 
     @property
     def seeds(self) -> list[str]:
@@ -107,6 +108,7 @@ class Report:
     groups: list[Group]
     skipped: list[Skipped]
     notes: list[str]
+    floor_from: float | None = None
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -383,6 +385,7 @@ def build(
     at: Sequence[float] | None = None,
     target: float | None = None,
     title: str | None = None,
+    floor_from: float | None = None,
 ) -> Report:
     """Everything the outputs show; AlrunError only when no run at all is usable."""
     found, sweeps = find(paths)
@@ -447,6 +450,7 @@ def build(
                 else mean_std([labels_to_target(r.xs, r.ys, target) for r in members]),
                 final=mean_std([float(r.ys[-1]) for r in members]),
                 seconds=mean_std([r.seconds for r in members])[0],
+                floor=None if floor_from is None else _floor(members, floor_from),
             )
         )
     for g in groups:
@@ -472,7 +476,15 @@ def build(
         groups=groups,
         skipped=skipped,
         notes=notes,
+        floor_from=floor_from,
     )
+
+
+def _floor(runs: Sequence[Run], start: float) -> float:
+    """The worst round of any run from x = start on (NaN when no round is that far): a
+    collapse that a mean over seeds and rounds hides."""
+    tail = [float(y) for r in runs for x, y in zip(r.xs, r.ys, strict=True) if x >= start]
+    return min(tail) if tail else math.nan
 
 
 # --------------------------------------------------------------------------- outputs
@@ -520,12 +532,19 @@ def markdown(rep: Report) -> str:
     lines.append(f"- Varies: {varies or 'nothing but the seed'}; replicates: `seed` ({seeds})")
     if rep.fixed:
         lines.append("- Fixed overrides: " + ", ".join(f"`{f}`" for f in rep.fixed))
+    if rep.floor_from is not None:
+        lines.append(
+            f"- Worst: the lowest `{m}` of any seed's round from {_fmt_x(rep.floor_from)} "
+            f"labelled {unit} on"
+        )
     lines.append("- Seconds: wall time of a run (summary.json `seconds`), mean over seeds")
     lines += [f"- Note: {n}" for n in rep.notes]
 
     head = ["group", "n", *(f"{m} @ {_fmt_x(p)}" for p in rep.points), "AULC"]
     if rep.target is not None:
         head.append(f"{unit} to {rep.target:g}")
+    if rep.floor_from is not None:
+        head.append(f"worst from {_fmt_x(rep.floor_from)}")
     head += [f"final {m}", "seconds"]
     lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in rep.groups:
@@ -536,6 +555,8 @@ def markdown(rep: Report) -> str:
             cells.append(
                 f"{tm:,.1f} ± {ts:,.1f} ({k}/{n} reached)" if k else f"not reached (0/{n})"
             )
+        if g.floor is not None:
+            cells.append(DASH if math.isnan(g.floor) else f"{g.floor:.3f}")
         cells += [_ms(*g.final, n), f"{g.seconds:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "![learning curves](report.png)", "", "## Skipped runs", ""]
@@ -551,6 +572,8 @@ def table_csv(rep: Report) -> str:
     head += ["aulc_mean", "aulc_std"]
     if rep.target is not None:
         head += [f"to_{rep.target:g}_{s}" for s in ("mean", "std", "reached")]
+    if rep.floor_from is not None:
+        head.append(f"worst_from_{_fmt_x(rep.floor_from)}")
     head += ["final_mean", "final_std", "seconds_mean"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -562,6 +585,8 @@ def table_csv(rep: Report) -> str:
         row += list(g.aulc[:2])
         if g.target is not None:
             row += list(g.target)
+        if g.floor is not None:
+            row.append(g.floor)
         row += [*g.final[:2], g.seconds]
         w.writerow([repr(v) if isinstance(v, float) else v for v in row])
     return buf.getvalue()
@@ -572,15 +597,19 @@ def plot(rep: Report, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import textwrap
+
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for g in rep.groups:
+    names = [textwrap.fill(f"{g.name} (n={len(g.runs)})", 110) for g in rep.groups]
+    below = len(names) > 6 or max(len(n) for n in names) > 60  # long names: under the axes
+    fig, ax = plt.subplots(figsize=(9 if below else 8, 5))
+    for g, label in zip(rep.groups, names, strict=True):
         grid = np.unique(np.concatenate([r.xs for r in g.runs]))  # every round of every seed
         ys = np.array([[interp_at(r.xs, r.ys, v) for v in grid] for r in g.runs])
         stats = np.array([mean_std(col)[:2] for col in ys.T])
         mean, std = stats[:, 0], stats[:, 1]
-        (line,) = ax.plot(grid, mean, marker=".", label=f"{g.name} (n={len(g.runs)})")
+        (line,) = ax.plot(grid, mean, marker=".", label=label)
         ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     if rep.target is not None:
         ax.axhline(rep.target, color="0.5", ls=":", lw=1)
@@ -588,9 +617,13 @@ def plot(rep: Report, path: Path) -> None:
     ax.set_ylabel(f"test {rep.metric}")
     ax.set_title(rep.title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    save_figure(fig, path)
+    if below:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.12))
+        save_figure(fig, path, bbox_inches="tight")
+    else:
+        ax.legend(fontsize=8, loc="lower right")
+        fig.tight_layout()
+        save_figure(fig, path)
 
 
 def write(rep: Report, out: Path) -> str:
@@ -633,6 +666,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--x", choices=X_UNITS, default="labeled", help="x unit (default: labeled)")
     p.add_argument("--at", type=_points, help="x points, e.g. 50,100,200 (default: 4 spread)")
     p.add_argument("--target", type=float, help="report the labels needed to reach this score")
+    p.add_argument(
+        "--floor-from",
+        type=float,
+        metavar="X",
+        help="add the worst round of any seed from X on (a collapse that means hide)",
+    )
     p.add_argument("--out", type=Path, help="output folder (default: the first SWEEP_DIR)")
     p.add_argument("--title", help="title of report.md and report.png")
     return p
@@ -648,6 +687,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             at=args.at,
             target=args.target,
             title=args.title,
+            floor_from=args.floor_from,
         )
         out = args.out or args.paths[0]
         text = write(rep, out)

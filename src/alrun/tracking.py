@@ -36,13 +36,13 @@ def write_atomic(path: Path, content: str | bytes) -> None:
         raise
 
 
-def save_figure(fig: Any, path: Path) -> None:
+def save_figure(fig: Any, path: Path, **savefig: Any) -> None:
     """A matplotlib figure as PNG, written atomically; the figure is closed."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     try:
-        fig.savefig(buf, format="png", dpi=110)
+        fig.savefig(buf, format="png", dpi=110, **savefig)
     finally:
         plt.close(fig)
     write_atomic(path, buf.getvalue())

@@ -198,6 +198,16 @@ def test_group_table_numbers_by_hand(sweep, tmp_path, capsys):
     assert md.rstrip().endswith("## Skipped runs\n\nNone.")
 
 
+def test_worst_round_from_a_point_on_by_hand(sweep, tmp_path, capsys):
+    # rounds at 10, 20, 30, 40: from 20 on random's worst is seed 0's 0.4, margin's seed 0's
+    # flat 0.5 (seed 1's 0.3 is at 10); from 45 on no round: a dash
+    md, rows, _ = report(sweep, "--floor-from", "20", "--out", tmp_path / "a", capsys=capsys)
+    assert [float(r["worst_from_20"]) for r in rows] == [0.4, 0.5]
+    assert "| worst from 20 |" in md and "from 20 labelled documents on" in md
+    md, rows, _ = report(sweep, "--floor-from", "45", "--out", tmp_path / "b", capsys=capsys)
+    assert rows[0]["worst_from_45"] == "nan"
+
+
 def test_default_points_and_aulc_use_the_range_all_runs_share(tmp_path, capsys):
     root = tmp_path / "runs"
     make_run(root, "a", ["loop.budget=40", "seed=0"], [0.2, 0.4, 0.6, 0.8])
