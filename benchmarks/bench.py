@@ -332,13 +332,13 @@ def _compose(overrides: list[str] | None = None):
         return compose("config", overrides=overrides or [])
 
 
-def _setup(cache_dir: str):
+def _setup(cache_dir: str, overrides: list[str] | None = None):
     """The default experiment's parts, data and model context, as `alrun` builds them."""
     from alrun.cli import build_parts
     from alrun.data import load_splits
     from alrun.models import ModelContext
 
-    cfg = _compose()
+    cfg = _compose(overrides)
     parts = build_parts(cfg)
     splits = load_splits(cfg, cfg.dataset, cfg.seed)
     ctx = ModelContext(
@@ -364,9 +364,8 @@ def measure_rounds(cache_dir: str) -> dict:
     import numpy as np
 
     from alrun.selection import select_best
-    from alrun.strategies import select
 
-    cfg, parts, splits, ctx = _setup(cache_dir)
+    cfg, parts, splits, ctx = _setup(cache_dir, ["strategy=margin"])  # no document vectors
     task, cands = parts["task"], parts["candidates"]
     pool, test = splits.pool, splits.test
     order = np.random.default_rng(0).permutation(len(pool))
@@ -385,7 +384,7 @@ def measure_rounds(cache_dir: str) -> dict:
         unlabeled = np.setdiff1d(np.arange(len(pool)), labeled)
         preds, t_pool = _timed(lambda: task.predict(sel.model, task.inputs(pool, unlabeled)))
         rng = np.random.default_rng(0)
-        _, t_query = _timed(lambda: select(parts["strategy"](preds, rng), 10, rng))
+        _, t_query = _timed(lambda: parts["query"](preds, 10, rng))
         return {
             "chosen": sel.chosen,
             "train_s": round(t_train, 3),  # CV of every candidate + refit of the kept one
@@ -396,7 +395,7 @@ def measure_rounds(cache_dir: str) -> dict:
             "round_s": round(t_train + t_test + t_pool + t_query, 3),
         }
 
-    keys = list(cands)
+    keys = [k for k in cands if cands[k]["name"] != "ensemble"]  # a vote is not alone
     warm = {k: one(50, [k]) for k in keys}  # first touch: loads, analyses, caches
     out: dict[str, Any] = {
         "labelled_sets": "random (seed 0) from the BBC pool; strategy margin, 10 queried",
@@ -406,7 +405,7 @@ def measure_rounds(cache_dir: str) -> dict:
     for n in (100, 200):
         out[str(n)] = {
             "per_candidate": {k: one(n, [k]) for k in keys},
-            "all_candidates": one(n, keys),
+            "all_candidates": one(n, list(cands)),
         }
     return out
 
@@ -418,7 +417,6 @@ def measure_scaling(cache_dir: str, factor: int) -> dict:
     from alrun.models import ModelContext
     from alrun.models import embeddings as E
     from alrun.selection import select_best
-    from alrun.strategies import select
 
     cfg, parts, splits, ctx0 = _setup(cache_dir)
     task = parts["task"]
@@ -474,9 +472,7 @@ def measure_scaling(cache_dir: str, factor: int) -> dict:
                 )
             )
             rng = np.random.default_rng(0)
-            _, t_query = _timed(
-                lambda preds=preds, rng=rng: select(parts["strategy"](preds, rng), 10, rng)
-            )
+            _, t_query = _timed(lambda preds=preds, rng=rng: parts["query"](preds, 10, rng))
             out[f"{key}/{attempt}"] = {
                 "train_s": round(t_train, 3),
                 "score_pool_s": round(t_pool, 3),

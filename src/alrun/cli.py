@@ -26,7 +26,7 @@ from alrun.models import MODELS, ModelContext, save_model
 from alrun.oracle import ORACLES, OracleContext
 from alrun.progress import progress_bar
 from alrun.selection import Selection, select_best
-from alrun.strategies import COMMITTEE, STRATEGIES, Predictions
+from alrun.strategies import COMMITTEE, FEATURES, STRATEGIES, Predictions, as_query, cold_start
 from alrun.tasks import TASKS
 from alrun.tracking import LOGGERS, aulc, labels_to_target, plot_learning_curve, write_atomic
 
@@ -52,13 +52,7 @@ def build_parts(cfg: DictConfig) -> dict[str, Any]:
         if spec.get("search"):
             spaces[key] = _check_space(key, spec)
         if "precision" in spec:  # an embedding candidate: a bad precision fails now, not later
-            from alrun.models.embeddings import PRECISIONS
-
-            if spec.precision not in PRECISIONS:
-                raise AlrunError(
-                    f"models.{key}.precision={spec.precision!r}: choose one of "
-                    f"{', '.join(PRECISIONS)}"
-                )
+            _check_precision(f"models.{key}.precision", spec.precision)
     ORACLES.check_params(cfg.oracle.name, _params(cfg.oracle), "oracle", positional=1)
     if cfg.oracle.name == "web":
         from alrun.web.oracle import check_access
@@ -69,6 +63,8 @@ def build_parts(cfg: DictConfig) -> dict[str, Any]:
     strategy = partial(
         STRATEGIES.get(cfg.strategy.name), **_params(cfg.strategy, ("name", "tasks"))
     )
+    features = cfg.strategy.name in FEATURES or cfg.loop.initial_strategy != "random"
+    _check_precision("features.precision", cfg.features.precision)
     committee = cfg.strategy.name in COMMITTEE
     if committee and len(cfg.models) < 2:
         raise AlrunError(
@@ -79,7 +75,8 @@ def build_parts(cfg: DictConfig) -> dict[str, Any]:
     _try_strategy(strategy, task.name, cfg.strategy.name)
     return {
         "task": task,
-        "strategy": strategy,
+        "query": as_query(cfg.strategy.name, strategy),
+        "features": features,
         "candidates": {key: _params(spec, ("tasks", "search")) for key, spec in cfg.models.items()},
         "spaces": spaces,
         "committee": committee,
@@ -102,13 +99,23 @@ def _check_space(key: str, spec: DictConfig) -> dict[str, Any]:
     return space
 
 
+def _check_precision(key: str, precision: str) -> None:
+    from alrun.models.embeddings import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise AlrunError(f"{key}={precision!r}: choose one of {', '.join(PRECISIONS)}")
+
+
 def _try_strategy(strategy: Any, task: str, name: str) -> None:
     """Run the strategy once on made-up predictions so a bad parameter fails at start-up."""
     probs = np.full((2, 3, 3), 1 / 3) if task == "ner" else np.full((2, 3), 1 / 3)
     mask = np.ones((2, 3), dtype=bool) if task == "ner" else None
     members = [Predictions(probs, mask), Predictions(probs, mask)]
+    feats = np.eye(2, 3)
     try:
-        strategy(Predictions(probs, mask, committee=members), np.random.default_rng(0))
+        strategy(
+            Predictions(probs, mask, committee=members, features=feats), np.random.default_rng(0)
+        )
     except (ValueError, TypeError) as e:
         raise AlrunError(f"strategy {name!r}: {e}") from e
 
@@ -141,7 +148,9 @@ def _round_row(res: RoundResult, splits: Splits, task: Any) -> dict[str, Any]:
         "cost": task.cost(splits.pool, res.labeled),
         "validation": sel.scores,
         "validation_method": sel.validation,
+        **({"validation_loss": sel.losses} if sel.losses else {}),
         "chosen": sel.chosen,
+        "why": sel.why,
         **({"tuned": sel.tuned} if sel.tuned else {}),
         "test": res.test,
         "seconds": {**res.seconds, "candidates": sel.seconds},
@@ -219,6 +228,8 @@ def _run(
         label_names=pool.label_names,
     )
     test_inputs = task.inputs(test, range(len(test)))
+    feats = _pool_features(cfg, base_ctx, pool) if parts["features"] else None
+    rows: list[dict[str, Any]] = []
 
     def train(labeled: np.ndarray, labels: np.ndarray, r: int):
         seed = int(np.random.default_rng([cfg.seed, r]).integers(2**31 - 1))
@@ -232,6 +243,7 @@ def _run(
             cfg.selection,
             spaces=parts["spaces"],
             refit_all=parts["committee"],
+            incumbent=rows[-1]["chosen"] if rows else None,  # last round's kept model
         )
 
     def evaluate(model) -> dict[str, Any]:
@@ -240,18 +252,20 @@ def _run(
 
     def predict(sel: Selection, idx: np.ndarray) -> Predictions:
         inputs = task.inputs(pool, idx)
-        members = sel.members if parts["committee"] else {sel.chosen: sel.model}
-        with progress_bar(f"scoring {len(idx)} pool items", len(members)) as bar:
+        members = dict(sel.members) if parts["committee"] else {}
+        with progress_bar(f"scoring {len(idx)} pool items", len(members) + 1) as bar:
             preds = {}
             for key, model in members.items():
                 preds[key] = task.predict(model, inputs)
                 bar(1)
-        out = preds[sel.chosen]
+            out = preds[sel.chosen] if sel.chosen in preds else task.predict(sel.model, inputs)
+            bar(1)
         if parts["committee"]:
             out.committee = list(preds.values())
+        if feats is not None:
+            out.features = feats[idx]
         return out
 
-    rows: list[dict[str, Any]] = []
     labeled_round: list[int] = []
     rng = np.random.default_rng(cfg.seed)
     if ckpt is not None:
@@ -269,18 +283,28 @@ def _run(
         )
     last: RoundResult | None = None
     metric = task.selection_metric
+
+    def first_batch() -> np.ndarray | None:
+        """The cold start's picks (loop.initial_strategy), from an RNG of their own."""
+        method = cfg.loop.initial_strategy
+        if method == "random" or feats is None:
+            return None
+        return cold_start(
+            feats, cfg.loop.initial_size, np.random.default_rng([cfg.seed, 7]), method
+        )
+
     for res in active_learning(
         n_pool=len(pool),
         label=oracle.label,
         train=train,
         evaluate=evaluate,
         predict=predict,
-        strategy=parts["strategy"],
+        query=parts["query"],
         initial_size=cfg.loop.initial_size,
         round_size=cfg.loop.round_size,
         budget=cfg.loop.budget,
         rng=rng,
-        initial=initial,
+        initial=initial if feats is None or initial is not None else first_batch(),
         resume=None if ckpt is None else ckpt.resume,
         pool_sample=cfg.loop.pool_sample,
     ):
@@ -310,15 +334,17 @@ def _run(
         logger.log_round(row)
         if hasattr(oracle, "round_done"):
             oracle.round_done(row, res.selection.model)
+        val = res.selection.scores.get(row["chosen"])
         log.info(
-            "round %d: %d %ss (%s), kept %s (val %s %.3f, %s) -> test %s [%.1fs]",
+            "round %d: %d %ss (%s), kept %s (%s; val %s %s, %s) -> test %s [%.1fs]",
             res.round,
             row["labeled"],
             cfg.loop.unit,
             ", ".join(f"{v} {k}" for k, v in row["cost"].items()),
             row["chosen"],
+            row["why"],
             metric,
-            res.selection.scores[row["chosen"]],
+            "-" if val is None else f"{val:.3f}",
             row["validation_method"],
             ", ".join(f"{m} {res.test[m]:.4f}" for m in task.headline),
             res.seconds["round"],
@@ -376,6 +402,15 @@ def _run(
     )
     log.info("run folder: %s", run_dir)
     return summary
+
+
+def _pool_features(cfg: DictConfig, ctx: ModelContext, pool: Any) -> np.ndarray:
+    """The pool's document vectors (`features`), for cold start and diversity strategies."""
+    from alrun.models.embeddings import embedding_table
+
+    f = cfg.features
+    table = embedding_table(ctx, f.encoder, f.max_length, f.max_windows, f.batch_size, f.precision)
+    return table(pool.texts)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")

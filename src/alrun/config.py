@@ -22,6 +22,22 @@ class LoopConfig:
     initial_from: str | None = None
     # Score at most this many random unlabelled items per round (huge pools); null: all
     pool_sample: int | None = None
+    # The first batch: random, or spread over the pool's document vectors (`features`):
+    # kmeans (the item nearest each k-means centre) or typiclust (the most typical item of
+    # each of the largest clusters, Hacohen et al. 2022); a seed set (initial_from) wins
+    initial_strategy: str = "random"
+
+
+@dataclass
+class FeaturesConfig:
+    """Document vectors that cold start and diversity-aware strategies measure distances in:
+    frozen embeddings of every text, the same cache entry as the embedding candidates'."""
+
+    encoder: str = "packaged:all-MiniLM-L6-v2"
+    max_length: int = 256
+    max_windows: int = 4
+    batch_size: int = 32
+    precision: str = "auto"
 
 
 @dataclass
@@ -32,6 +48,16 @@ class SelectionConfig:
     val_fraction: float = 0.2
     # Optuna trials per candidate with a `search:` space, each round (0 = the file's values)
     trials: int = 0
+    # What candidates are ranked by: log_loss or brier (proper scoring rules on the pooled
+    # out-of-fold probabilities), or metric (task.selection_metric, no incumbent: the old rule)
+    rank_by: str = "log_loss"
+    # CV repeated with other folds this many times while the labelled set has at most
+    # repeat_max_size items (small sets: one partition is too noisy to rank by)
+    cv_repeats: int = 2
+    repeat_max_size: int = 50
+    # Keep last round's model unless a challenger's lower loss holds in at least this share of
+    # paired bootstrap resamples of the validation items (0: always take the lowest loss)
+    switch_confidence: float = 0.0
 
 
 @dataclass
@@ -44,6 +70,7 @@ class AlrunConfig:
     threads: int | None = None
     loop: LoopConfig = field(default_factory=LoopConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
     dataset: Any = None
     task: Any = None
     models: dict[str, Any] = field(default_factory=dict)
@@ -197,6 +224,32 @@ def check(cfg: DictConfig) -> None:
         raise AlrunError(f"threads={cfg.threads}; give a positive count, or null for all cores")
     if sel.trials < 0:
         raise AlrunError(f"selection.trials={sel.trials}; give 0 (no tuning) or more trials")
+    if sel.rank_by not in ("log_loss", "brier", "metric"):
+        raise AlrunError(f"selection.rank_by={sel.rank_by!r}; choose log_loss, brier or metric")
+    if sel.cv_repeats < 1 or not 0 <= sel.switch_confidence <= 1:
+        raise AlrunError(
+            f"selection.cv_repeats={sel.cv_repeats} must be >= 1 and selection."
+            f"switch_confidence={sel.switch_confidence} in [0, 1] (e.g. 0.9)"
+        )
+    if loop.initial_strategy not in COLD_STARTS:
+        raise AlrunError(
+            f"loop.initial_strategy={loop.initial_strategy!r}; choose {_one_of(COLD_STARTS)}"
+        )
+    for key, model in cfg.models.items():
+        if model.name != "ensemble":
+            continue
+        others = [k for k, m in cfg.models.items() if m.name != "ensemble"]
+        members = list(model.get("members") or others)
+        unknown = [m for m in members if m not in others]
+        if len(others) < 2 or unknown or model.get("weights", "equal") not in ("equal", "oof"):
+            raise AlrunError(
+                f"models.{key}: a soft vote of at least 2 other candidates (members={members}, "
+                f"candidates {others}; unknown: {unknown}) with weights equal or oof; e.g. "
+                "candidates=[minilm_embed_logreg,minilm_embed_centroid,ensemble]"
+            )
+
+
+COLD_STARTS = ["random", "kmeans", "typiclust"]
 
 
 def check_label_set(labels: list[str], source: str) -> None:

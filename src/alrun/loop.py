@@ -15,7 +15,7 @@ import numpy as np
 from alrun.errors import AlrunError
 from alrun.oracle import Labels
 from alrun.selection import Selection
-from alrun.strategies import Predictions, select
+from alrun.strategies import Predictions
 
 
 @dataclass
@@ -81,7 +81,7 @@ def active_learning(
     train: Callable[[np.ndarray, np.ndarray, int], Selection],
     evaluate: Callable[[Any], dict[str, Any]],
     predict: Callable[[Selection, np.ndarray], Predictions],
-    strategy: Callable[[Predictions, np.random.Generator], np.ndarray],
+    query: Callable[[Predictions, int, np.random.Generator], np.ndarray],
     initial_size: int,
     round_size: int,
     budget: int,
@@ -90,7 +90,9 @@ def active_learning(
     resume: Resume | None = None,
     pool_sample: int | None = None,
 ) -> Iterator[RoundResult]:
-    """`initial`: the seed set's pool indices (annotations given up front), else random.
+    """`initial`: the seed set's pool indices (annotations given up front, or a cold start's
+    picks), else random. `query(predictions, k, rng)`: positions of the next batch among the
+    scored items (`strategies.top_k` turns a scoring strategy into one).
 
     The oracle may skip items (a person's reject or ignore): they leave the pool unlabelled
     and do not count towards the budget. `resume` continues a run after its last finished
@@ -121,8 +123,7 @@ def active_learning(
             scored = unlabeled
             if pool_sample is not None and len(unlabeled) > max(pool_sample, k):
                 scored = np.sort(rng.choice(unlabeled, size=max(pool_sample, k), replace=False))
-            scores = strategy(predict(chosen, scored), rng)
-            queried = scored[select(scores, k, rng)]
+            queried = scored[query(predict(chosen, scored), k, rng)]
         t["query"] = time.perf_counter()
         seconds = {
             "train": t["train"] - t["start"],

@@ -1,12 +1,25 @@
 """AutoNLP-style model selection: every candidate on validation carved from the labelled set.
 
-Scores come from cross-validation while the labelled set is small (pooled out-of-fold
-predictions, steadier than a mean of tiny folds), from a stratified hold-out once it is large.
-The winner is refit on all labelled data. Test data never enters this module.
+Validation on a small, actively chosen labelled set is noisy and biased (the items are the
+hard ones, and accuracy on 20 of them moves in steps of 5 points), so a winner by a point of
+accuracy is often a winner by chance. Candidates are therefore ranked by a proper scoring rule
+(`selection.rank_by`: log-loss or Brier score of their pooled out-of-fold probabilities; the
+task's metric is still reported), and the cross-validation is repeated with other folds while
+the set is small. With `selection.switch_confidence` > 0 the previous round's model (the
+incumbent) is kept unless a challenger's lower loss holds in at least that share of paired
+bootstrap resamples of the validation items (measured in experiments/bbc_selection and off by
+default: with log-loss ranking it kept weaker models longer). `rank_by: metric` is the plain
+rule (highest validation metric). A lone candidate is not validated: there is nothing to choose.
+
+The `ensemble` candidate is a soft vote of the others: its out-of-fold probabilities are the
+weighted mean of theirs (weights equal, or fitted to the out-of-fold log-loss), so it costs no
+extra training to validate. The winner is refit on all labelled data. Test data never enters
+this module.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -18,22 +31,26 @@ from omegaconf import DictConfig
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from alrun.models import Model, ModelContext, build_model
+from alrun.models.ensemble import ENSEMBLE, Ensemble, fit_weights
 from alrun.progress import progress_bar
-from alrun.tasks import Multiclass, Ner
+from alrun.tasks import Multiclass, Ner, proper_loss
 
 Task = Multiclass | Ner
+RANK_RULES = ("log_loss", "brier", "metric")
 
 
 @dataclass
 class Selection:
-    scores: dict[str, float]  # validation score per candidate key
+    scores: dict[str, float]  # validation metric per candidate key (empty: not validated)
     chosen: str
     model: Model  # the chosen candidate, refit on every labelled item
-    validation: str  # how the scores were obtained, e.g. "5-fold CV" or "20% hold-out"
+    validation: str  # how the scores were obtained, e.g. "5-fold CV x3" or "20% hold-out"
     seconds: dict[str, float] = field(default_factory=dict)  # training time per candidate
     tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # best params per candidate
     spec: dict[str, Any] = field(default_factory=dict)  # the kept model's config, tuned values in
     members: dict[str, Model] = field(default_factory=dict)  # refit candidates (committee)
+    losses: dict[str, float] = field(default_factory=dict)  # mean validation loss (rank_by)
+    why: str = ""  # why the kept model was kept
 
 
 def validation_splits(
@@ -57,30 +74,135 @@ def validation_splits(
     return [(tr, va)], f"{sel.val_fraction:.0%} hold-out"
 
 
-def _oof_score(
+def repeated_splits(
+    n: int, y: np.ndarray | None, sel: DictConfig, seed: int
+) -> tuple[list[list[tuple[np.ndarray, np.ndarray]]], str]:
+    """`validation_splits` repeated with other shuffles while the set is small (up to
+    `selection.repeat_max_size` items, `selection.cv_repeats` times): a mean over several
+    partitions of 20 items is far steadier than one. The first repeat is the plain split."""
+    folds, how = validation_splits(n, y, sel, seed)
+    repeats = int(sel.get("cv_repeats", 1) or 1)
+    if n > sel.get("repeat_max_size", 0) or n > sel.cv_max_size or repeats <= 1:
+        return [folds], how
+    more = [validation_splits(n, y, sel, seed + r)[0] for r in range(1, repeats)]
+    return [folds, *more], f"{how} x{repeats}"
+
+
+@dataclass
+class Validated:
+    """One candidate's out-of-fold record, pooled over the repeats."""
+
+    metric: float  # the task's validation metric, mean over repeats
+    losses: np.ndarray  # per labelled item, mean over repeats; NaN where never validated
+    probs: list[np.ndarray] | None  # multiclass: out-of-fold probs[n, C] of each repeat
+    seen: list[np.ndarray]  # per repeat: the items validated
+
+
+def validate(
     task: Task,
     spec: dict[str, Any],
     ctx: ModelContext,
     inputs: Sequence[Any],
     labels: np.ndarray,
-    folds: list[tuple[np.ndarray, np.ndarray]],
+    repeats: list[list[tuple[np.ndarray, np.ndarray]]],
+    rule: str,
     bar: Any = None,
-) -> float:
-    """The validation score of one configuration: pooled out-of-fold predictions."""
+) -> Validated:
+    """Train on each fold's training part, predict its validation part, pool the predictions."""
     n = len(labels)
-    pred = np.empty(n, dtype=object)  # out-of-fold predicted label of every item
-    seen = np.zeros(n, dtype=bool)
-    for tr, va in folds:
-        model = build_model(ctx, spec)
-        model.fit(*task.fit_data([inputs[i] for i in tr], labels[tr]))
-        va_inputs = [inputs[i] for i in va]
-        decoded = task.decode(task.predict(model, va_inputs), va_inputs)
-        for i, d in zip(va, decoded, strict=True):
-            pred[i] = d
-        seen[va] = True
-        if bar is not None:
-            bar(1)
-    return task.score(labels[seen], pred[seen], ctx.label_names)
+    loss_sum, loss_n = np.zeros(n), np.zeros(n)
+    metrics, probs, seen_all = [], [], []
+    for folds in repeats:
+        pred = np.empty(n, dtype=object)  # out-of-fold predicted label of every item
+        seen = np.zeros(n, dtype=bool)
+        oof: np.ndarray | None = None
+        for tr, va in folds:
+            model = build_model(ctx, spec)
+            model.fit(*task.fit_data([inputs[i] for i in tr], labels[tr]))
+            va_inputs = [inputs[i] for i in va]
+            preds = task.predict(model, va_inputs)
+            for i, d in zip(va, task.decode(preds, va_inputs), strict=True):
+                pred[i] = d
+            seen[va] = True
+            if rule != "metric":
+                loss_sum[va] += task.item_losses(preds, labels[va], rule)
+                loss_n[va] += 1
+            if preds.probs.ndim == 2:
+                if oof is None:
+                    oof = np.zeros((n, preds.probs.shape[1]))
+                oof[va] = preds.probs
+            if bar is not None:
+                bar(1)
+        metrics.append(task.score(labels[seen], pred[seen], ctx.label_names))
+        seen_all.append(seen)
+        if oof is not None:
+            probs.append(oof)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        losses = np.where(loss_n > 0, loss_sum / np.maximum(loss_n, 1), np.nan)
+    return Validated(float(np.mean(metrics)), losses, probs or None, seen_all)
+
+
+def _vote(
+    task: Task,
+    parts: Sequence[Validated],
+    weights: np.ndarray,
+    labels: np.ndarray,
+    rule: str,
+    label_names: Sequence[str],
+) -> Validated:
+    """The soft vote's out-of-fold record from its members': their probs, weighted."""
+    probs, metrics = [], []
+    loss_sum, loss_n = np.zeros(len(labels)), np.zeros(len(labels))
+    for r, seen in enumerate(parts[0].seen):
+        p = sum(w * v.probs[r] for w, v in zip(weights, parts, strict=True))  # type: ignore[index]
+        probs.append(p)
+        y = np.asarray(labels, dtype=np.int64)
+        metrics.append(task.score(y[seen], p[seen].argmax(axis=1), label_names))
+        if rule != "metric":
+            loss_sum[seen] += proper_loss(p[seen], y[seen], rule)
+            loss_n[seen] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        losses = np.where(loss_n > 0, loss_sum / np.maximum(loss_n, 1), np.nan)
+    return Validated(float(np.mean(metrics)), losses, probs, parts[0].seen)
+
+
+def bootstrap_better(diff: np.ndarray, resamples: int, rng: np.random.Generator) -> float:
+    """Share of paired bootstrap resamples of the items in which the mean of `diff`
+    (incumbent's loss minus challenger's, per item) is above 0: the challenger is better."""
+    diff = diff[~np.isnan(diff)]
+    if len(diff) == 0:
+        return 0.0
+    rows = rng.integers(0, len(diff), size=(resamples, len(diff)))
+    return float((diff[rows].mean(axis=1) > 0).mean())
+
+
+def keep(
+    losses: Mapping[str, np.ndarray],
+    incumbent: str | None,
+    rule: str,
+    confidence: float,
+    rng: np.random.Generator,
+    resamples: int = 1000,
+) -> tuple[str, str]:
+    """(kept key, why): the lowest mean loss, unless the incumbent is not beaten beyond noise."""
+    mean = {k: float(np.nanmean(v)) for k, v in losses.items()}
+    best = min(mean, key=lambda k: mean[k])  # ties: first in candidate order
+    lowest = f"lowest validation {rule} ({mean[best]:.4f})"
+    if incumbent is None or incumbent not in mean or confidence <= 0:
+        return best, lowest
+    if best == incumbent:
+        return best, f"incumbent, {lowest}"
+    share = bootstrap_better(losses[incumbent] - losses[best], resamples, rng)
+    versus = f"{rule} {mean[best]:.4f} vs {mean[incumbent]:.4f}"
+    if share >= confidence:
+        return best, (
+            f"beat incumbent {incumbent} ({versus}) in {share:.0%} of {resamples} bootstrap "
+            f"resamples (>= {confidence:.0%})"
+        )
+    return incumbent, (
+        f"incumbent kept: {best} ({versus}) better in only {share:.0%} of {resamples} "
+        f"bootstrap resamples (< {confidence:.0%})"
+    )
 
 
 def suggest(trial: Any, space: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,7 +229,7 @@ def _tune(
     trials: int,
     seed: int,
     score: Any,
-) -> tuple[dict[str, Any], float]:
+) -> dict[str, Any]:
     """Optuna TPE over the search space, on validation folds only; seeded, so reproducible.
 
     The defaults in the model file are the first trial, so tuning never does worse than them
@@ -119,8 +241,7 @@ def _tune(
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.enqueue_trial({k: spec[k] for k in space if k in spec})
     study.optimize(lambda t: score({**spec, **suggest(t, space)}), n_trials=trials)
-    best = {k: study.best_params[k] for k in space}
-    return best, float(study.best_value)
+    return {k: study.best_params[k] for k in space}
 
 
 def select_best(
@@ -132,42 +253,93 @@ def select_best(
     sel: DictConfig,
     spaces: Mapping[str, Mapping[str, Any]] | None = None,
     refit_all: bool = False,
+    incumbent: str | None = None,
 ) -> Selection:
     """inputs/labels: the labelled items as the task defines them (texts, or sentence lists).
 
     With `sel.trials` > 0, each candidate with a search space in `spaces` is tuned first (on
-    the same validation folds); its score is then its best trial's. `refit_all` refits every
-    candidate on all labelled items (a query-by-committee needs them), not just the winner.
+    the same validation folds). `refit_all` refits every candidate on all labelled items (a
+    query-by-committee needs them), not just the winner. `incumbent`: the key kept last round.
     """
     n = len(labels)
-    folds, how = validation_splits(n, task.strata(labels), sel, ctx.seed)
     trials = int(sel.get("trials", 0) or 0)
     spaces = spaces or {}
-    scores: dict[str, float] = {}
+    specs = dict(candidates)
+    if len(candidates) == 1 and not (trials and spaces):  # nothing to choose between
+        (key,) = candidates
+        t0 = time.perf_counter()
+        model = build_model(ctx, specs[key])
+        model.fit(*task.fit_data(list(inputs), labels))
+        seconds = {key: time.perf_counter() - t0}
+        return Selection(
+            {}, key, model, "none", seconds, {}, specs[key], {key: model}, {}, "the only candidate"
+        )
+    rule = str(sel.get("rank_by", "metric"))
+    repeats, how = repeated_splits(n, task.strata(labels), sel, ctx.seed)
+    base = [k for k, s in candidates.items() if s["name"] != ENSEMBLE]
+    votes = [k for k, s in candidates.items() if s["name"] == ENSEMBLE]
+    done: dict[str, Validated] = {}
     seconds: dict[str, float] = {}
     tuned: dict[str, dict[str, Any]] = {}
-    specs = dict(candidates)
-    work = sum((trials if trials and spaces.get(k) else 1) for k in candidates) * len(folds)
-    with progress_bar(f"training {len(candidates)} candidates on {n}", work) as bar:
-        for j, (key, spec) in enumerate(candidates.items()):
+    folds = sum(len(f) for f in repeats)
+    work = sum((trials if trials and spaces.get(k) else 1) for k in base) * folds
+    with progress_bar(f"training {len(base)} candidates on {n}", work) as bar:
+        for j, key in enumerate(base):
             t0 = time.perf_counter()
+            seen: dict[str, Validated] = {}
 
-            def score(s: dict[str, Any]) -> float:
-                return _oof_score(task, s, ctx, inputs, labels, folds, bar)
+            def score(s: dict[str, Any], seen: dict[str, Validated] = seen) -> float:
+                v = validate(task, s, ctx, inputs, labels, repeats, rule, bar)
+                seen[json.dumps(s, sort_keys=True, default=str)] = v
+                return v.metric if rule == "metric" else -float(np.nanmean(v.losses))
 
             if trials and spaces.get(key):
-                tuned[key], scores[key] = _tune(
-                    spec, spaces[key], trials, (ctx.seed + j) % 2**32, score
-                )
-                specs[key] = {**spec, **tuned[key]}
+                tuned[key] = _tune(specs[key], spaces[key], trials, (ctx.seed + j) % 2**32, score)
+                specs[key] = {**specs[key], **tuned[key]}
+                done[key] = seen[json.dumps(specs[key], sort_keys=True, default=str)]
             else:
-                scores[key] = score(spec)
+                score(specs[key])
+                done[key] = next(iter(seen.values()))
             seconds[key] = time.perf_counter() - t0
-    chosen = max(scores, key=lambda k: scores[k])  # ties: first in candidate order
+    weights: dict[str, dict[str, float]] = {}
+    for key in votes:
+        members = list(specs[key].get("members") or base)
+        parts = [done[m] for m in members]
+        if specs[key].get("weights", "equal") == "oof":
+            w = fit_weights([p.probs for p in parts], labels)  # type: ignore[misc]
+        else:
+            w = np.full(len(members), 1 / len(members))
+        weights[key] = {m: float(x) for m, x in zip(members, w, strict=True)}
+        done[key] = _vote(task, parts, w, labels, rule, ctx.label_names)
+        seconds[key] = 0.0
+    scores = {k: done[k].metric for k in candidates}
+    losses = {k: float(np.nanmean(done[k].losses)) for k in candidates} if rule != "metric" else {}
+    if rule == "metric":
+        chosen = max(scores, key=lambda k: scores[k])  # ties: first in candidate order
+        why = f"highest validation {task.selection_metric} ({scores[chosen]:.4f})"
+    else:
+        chosen, why = keep(
+            {k: done[k].losses for k in candidates},
+            incumbent,
+            rule,
+            float(sel.get("switch_confidence", 0.0)),
+            np.random.default_rng([ctx.seed, 1]),
+        )
+    need = set(base) if refit_all else set(weights.get(chosen, {chosen: 1.0}))
     members: dict[str, Model] = {}
-    for key in candidates if refit_all else [chosen]:
+    for key in [k for k in base if k in need]:
         t0 = time.perf_counter()
         members[key] = build_model(ctx, specs[key])
         members[key].fit(*task.fit_data(list(inputs), labels))
         seconds[key] += time.perf_counter() - t0
-    return Selection(scores, chosen, members[chosen], how, seconds, tuned, specs[chosen], members)
+    if chosen in weights:
+        w = weights[chosen]
+        model: Model = Ensemble.of({m: members[m] for m in w}, w, ctx)
+        spec = {
+            **specs[chosen],
+            "members": {m: specs[m] for m in w},
+            "weights": w,
+        }
+    else:
+        model, spec = members[chosen], specs[chosen]
+    return Selection(scores, chosen, model, how, seconds, tuned, spec, members, losses, why)

@@ -29,6 +29,8 @@ class Predictions:
     best: np.ndarray | None = None
     # every candidate's predictions on the same items (query-by-committee strategies only)
     committee: list[Predictions] | None = None
+    # the items' document vectors (diversity-aware strategies only; see `features` in config)
+    features: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.probs)
@@ -175,6 +177,102 @@ def committee_vote_entropy(preds: Predictions, rng: np.random.Generator) -> np.n
     else:
         vote_h, mean_h = _entropy(share, axis=1), _entropy(mean, axis=1)
     return vote_h + 1e-3 * mean_h
+
+
+BATCH = {"diverse_margin"}  # strategies that choose the whole batch: fn(preds, rng, k)
+FEATURES = BATCH  # strategies that need Predictions.features
+
+
+def _kmeans(X: np.ndarray, k: int, rng: np.random.Generator, weights=None):
+    from sklearn.cluster import KMeans
+
+    seed = int(rng.integers(2**31 - 1))
+    return KMeans(k, n_init=3, random_state=seed).fit(X, sample_weight=weights)
+
+
+def _nearest_distinct(dist: np.ndarray) -> np.ndarray:
+    """For each centre (column of dist[N, k]), the nearest item not already taken."""
+    taken: list[int] = []
+    for c in range(dist.shape[1]):
+        for i in np.argsort(dist[:, c], kind="stable"):
+            if int(i) not in taken:
+                taken.append(int(i))
+                break
+    return np.asarray(taken, dtype=np.int64)
+
+
+@STRATEGIES.register
+def diverse_margin(
+    preds: Predictions, rng: np.random.Generator, k: int = 1, beta: int = 10
+) -> np.ndarray:
+    """Diverse mini-batch (Zhdanov 2019): the beta*k smallest-margin items, clustered into k
+    groups by k-means on their document vectors weighted by uncertainty (1 - margin); the
+    item nearest each centre. A round of 10-20 then covers 10-20 kinds of doubt instead of
+    buying near-copies of one. Returns positions of the batch, most uncertain first."""
+    if preds.features is None:
+        raise ValueError("diverse_margin needs document vectors (Predictions.features)")
+    n = len(preds.probs)
+    k = min(k, n)
+    uncertainty = 1.0 + margin(preds, rng)  # 1 - (p1 - p2), in [0, 1]
+    pre = select(uncertainty, min(n, max(k, beta * k)), rng)
+    if len(pre) <= k:
+        return pre
+    X = np.asarray(preds.features[pre], dtype=np.float64)
+    w = np.clip(uncertainty[pre], 1e-6, None)
+    km = _kmeans(X, k, rng, w)
+    picks = pre[_nearest_distinct(km.transform(X))]
+    return picks[np.argsort(-uncertainty[picks], kind="stable")]
+
+
+def cold_start(X: np.ndarray, k: int, rng: np.random.Generator, method: str) -> np.ndarray:
+    """k pool positions for the first batch, before any model exists.
+
+    `random`: a uniform sample. `kmeans`: the item nearest each of k k-means centres.
+    `typiclust` (Hacohen, Dekel & Weinshall 2022): k k-means clusters; from each the most
+    typical item, typicality = 1 / mean distance to its min(20, size - 1) nearest neighbours
+    in its cluster (dense regions, not outliers: what a few labels generalise from).
+    """
+    n = len(X)
+    k = min(k, n)
+    if method == "random":
+        return rng.choice(n, size=k, replace=False)
+    from sklearn.neighbors import NearestNeighbors
+
+    X = np.asarray(X, dtype=np.float64)
+    km = _kmeans(X, k, rng)
+    if method == "kmeans":
+        return _nearest_distinct(km.transform(X))
+    if method != "typiclust":
+        raise ValueError(f"unknown cold start {method!r}; choose random, kmeans or typiclust")
+    picks = []
+    sizes = np.bincount(km.labels_, minlength=k)
+    for c in np.argsort(-sizes, kind="stable"):
+        members = np.flatnonzero(km.labels_ == c)
+        if len(members) == 0:
+            continue
+        if len(members) <= 2:
+            picks.append(int(members[0]))
+            continue
+        nn = min(20, len(members) - 1)
+        dist, _ = NearestNeighbors(n_neighbors=nn + 1).fit(X[members]).kneighbors(X[members])
+        typicality = 1.0 / (dist[:, 1:].mean(axis=1) + 1e-12)  # column 0: the item itself
+        picks.append(int(members[np.argmax(typicality)]))
+    return np.asarray(picks, dtype=np.int64)
+
+
+Query = Callable[[Predictions, int, np.random.Generator], np.ndarray]
+
+
+def top_k(strategy: Strategy) -> Query:
+    """A scoring strategy as a batch query: the k best scores (`select`)."""
+    return lambda preds, k, rng: select(strategy(preds, rng), k, rng)
+
+
+def as_query(name: str, strategy: Strategy) -> Query:
+    """The loop's query(preds, k, rng) for a registered strategy, batch-choosing or scoring."""
+    if name in BATCH:
+        return lambda preds, k, rng: strategy(preds, rng, k=k)
+    return top_k(strategy)
 
 
 def select(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -44,6 +44,10 @@ class Multiclass:
     def strata(self, labels: np.ndarray) -> np.ndarray | None:
         return np.asarray(labels, dtype=np.int64)
 
+    def item_losses(self, preds: Predictions, gold: Any, rule: str) -> np.ndarray:
+        """Per-item loss of the predicted distribution under a proper scoring rule."""
+        return proper_loss(preds.probs, np.asarray(gold, dtype=np.int64), rule)
+
     def score(self, gold: Any, pred: Any, label_names: Sequence[str]) -> float:
         """The single number candidates are ranked by (higher is better)."""
         return float(self.metrics(gold, pred, label_names)[self.selection_metric])
@@ -83,6 +87,23 @@ class Multiclass:
 
     def label_record(self, label: Any, label_names: Sequence[str]) -> dict[str, Any]:
         return {"label": label_names[int(label)]}
+
+
+def proper_loss(probs: np.ndarray, gold: np.ndarray, rule: str) -> np.ndarray:
+    """Row-wise loss of probs[N, C] for gold[N] classes: `log_loss` (-log p of the gold
+    class, clipped at 1e-12), `brier` (squared distance to the one-hot gold), or `error`
+    (0/1: what accuracy ranks by, not a proper scoring rule)."""
+    rows = np.arange(len(gold))
+    p = np.asarray(probs, dtype=np.float64)
+    if rule == "log_loss":
+        return -np.log(np.clip(p[rows, gold], 1e-12, None))
+    if rule == "brier":
+        onehot = np.zeros_like(p)
+        onehot[rows, gold] = 1.0
+        return ((p - onehot) ** 2).sum(axis=1)
+    if rule == "error":
+        return (p.argmax(axis=1) != gold).astype(np.float64)
+    raise ValueError(f"unknown scoring rule {rule!r}; choose log_loss, brier or error")
 
 
 # --------------------------------------------------------------------------- NER
@@ -193,6 +214,14 @@ class Ner:
 
     def strata(self, labels: Any) -> None:
         return None
+
+    def item_losses(self, preds: Predictions, gold: Any, rule: str) -> np.ndarray:
+        """Per-item mean over its tokens of the tag marginals' loss (proper scoring rule)."""
+        out = np.empty(len(gold))
+        for i, item in enumerate(gold):
+            tags = np.concatenate([np.asarray(s, dtype=np.int64) for s in item])
+            out[i] = proper_loss(preds.probs[i, : len(tags)], tags, rule).mean()
+        return out
 
     def score(self, gold: Any, pred: Any, label_names: Sequence[str]) -> float:
         return float(self.metrics(gold, pred, label_names)[self.selection_metric])

@@ -44,9 +44,12 @@ def test_every_option_composes_and_builds(group):
         cfg = make(f"{group}={option}")
         try:
             parts = build_parts(cfg)
-        except AlrunError as e:  # an NER-only option: compose it with an NER dataset
-            assert "supports tasks" in str(e), str(e)
-            cfg = make(f"{group}={option}", "dataset=conll2003")
+        except AlrunError as e:
+            if "soft vote" in str(e):  # the ensemble alone has nothing to vote: give it two
+                cfg = make(f"{group}=[tfidf_logreg,minilm_embed_centroid,{option}]")
+            else:  # an NER-only option: compose it with an NER dataset
+                assert "supports tasks" in str(e), str(e)
+                cfg = make(f"{group}={option}", "dataset=conll2003")
             parts = build_parts(cfg)
         assert parts["candidates"], (group, option)
         if group not in ("experiment", "candidates"):
@@ -65,14 +68,32 @@ def test_ad_hoc_candidate_list_and_model_override():
     ("overrides", "message"),
     [
         (["loop.round_size=0"], "loop.round_size=0 must be at least 1"),
+        (["candidates=[tfidf_logreg,ensemble]"], "models.ensemble: a soft vote of at least 2"),
+        (
+            [
+                "candidates=[tfidf_logreg,minilm_embed_centroid,ensemble]",
+                "models.ensemble.members=[tfidf_logreg,bert]",
+            ],
+            "unknown: ['bert']",
+        ),
+        (["selection.rank_by=accuracy"], "selection.rank_by='accuracy'; choose log_loss"),
+        (["selection.switch_confidence=1.5"], "switch_confidence=1.5 in [0, 1]"),
+        (["loop.initial_strategy=coreset"], "loop.initial_strategy='coreset'; choose random"),
+        (["features.precision=float16"], "features.precision='float16': choose one of"),
         (["loop.budget=5"], "loop.budget=5 is below loop.initial_size=10"),
-        (["models.tfidf_logreg.name=bert_huge"], "unknown model 'bert_huge'"),
-        (["+models.tfidf_logreg.max_featurs=3"], "models.tfidf_logreg.max_featurs"),
+        (["models.minilm_embed_logreg.name=bert_huge"], "unknown model 'bert_huge'"),
+        (["+models.minilm_tfidf_logreg.max_featurs=3"], "models.minilm_tfidf_logreg.max_featurs"),
         (["+strategy.reduction=max"], "strategy.reduction"),
-        (["strategy.tasks=[ner]"], "strategy 'margin' supports tasks ['ner'], not 'multiclass'"),
+        (
+            ["strategy.tasks=[ner]"],
+            "strategy 'diverse_margin' supports tasks ['ner'], not 'multiclass'",
+        ),
         (["task=ner"], "dataset 'bbc_news' supports tasks ['multiclass'], not 'ner'"),
         (["dataset=conll2003", "strategy=margin"], "strategy 'margin' supports tasks"),
-        (["dataset=conll2003", "candidates=default"], "models.tfidf_logreg 'tfidf_logreg' supp"),
+        (
+            ["dataset=conll2003", "candidates=default"],
+            "models.minilm_tfidf_logreg 'minilm_tfidf_logreg' supp",
+        ),
         (["candidates=ner"], "models.crf_ner 'crf_ner' supports tasks ['ner'], not 'multi"),
         (["loop.unit=sentence"], "loop.unit=sentence: a multiclass item is a whole document"),
         (["loop.unit=page"], "loop.unit='page'; choose document or sentence"),
@@ -93,7 +114,11 @@ def test_the_dataset_picks_its_task_and_the_task_its_candidates_and_strategy():
     cfg = make("dataset=conll2003", "strategy=token_entropy", "candidates=ner_all")
     assert cfg.strategy.name == "token_entropy" and "spacy_ner" in cfg.models
     cfg = make()
-    assert (cfg.task.name, cfg.strategy.name) == ("multiclass", "margin")
+    assert (cfg.task.name, cfg.strategy.name) == ("multiclass", "diverse_margin")
+    assert (cfg.loop.initial_strategy, make("dataset=conll2003").loop.initial_strategy) == (
+        "typiclust",
+        "random",
+    )
 
 
 def test_seed_study_preset():
@@ -135,7 +160,7 @@ def test_study_presets_sweep_what_their_readmes_say():
             "config", overrides=["experiment=conll_strategies"], return_hydra_config=True
         )
     assert bbc.hydra.sweeper.params == {
-        "strategy": "random,least_confidence,margin,entropy,committee_vote_entropy",
+        "strategy": "random,least_confidence,margin,entropy,committee_vote_entropy,diverse_margin",
         "seed": "0,1,2",
     }
     assert conll.task.name == "ner" and conll.loop.unit == "sentence"
@@ -145,7 +170,8 @@ def test_study_presets_sweep_what_their_readmes_say():
 def test_committee_needs_two_candidates_and_search_spaces_are_checked():
     with pytest.raises(AlrunError, match="at least 2"):
         build_parts(make("strategy=committee_vote_entropy", "candidates=[tfidf_logreg]"))
-    parts = build_parts(make("strategy=committee_vote_entropy"))
+    two = "candidates=[tfidf_logreg,minilm_embed_centroid]"
+    parts = build_parts(make("strategy=committee_vote_entropy", two))
     assert parts["committee"] and set(parts["spaces"]) == {"tfidf_logreg"}
     assert "search" not in parts["candidates"]["tfidf_logreg"]
     for bad, message in (
@@ -155,7 +181,7 @@ def test_committee_needs_two_candidates_and_search_spaces_are_checked():
         ("threads=0", "threads=0"),
     ):
         with pytest.raises(AlrunError, match=message):
-            build_parts(make(bad))
+            build_parts(make(bad, two))
 
 
 def test_web_oracle_has_a_fixed_run_folder_and_guards_remote_hosts(monkeypatch):
@@ -164,7 +190,7 @@ def test_web_oracle_has_a_fixed_run_folder_and_guards_remote_hosts(monkeypatch):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["oracle=web", "seed=3"], return_hydra_config=True)
     # the same command resumes the same annotation: no timestamp in the folder
-    assert cfg.hydra.run.dir == "outputs/annotate/bbc_news-margin-seed3"
+    assert cfg.hydra.run.dir == "outputs/annotate/bbc_news-diverse_margin-seed3"
     assert cfg.oracle.host == "127.0.0.1" and cfg.oracle.token is None
     with pytest.raises(AlrunError, match=r"oracle.host=0.0.0.0 is reachable .* oracle.token"):
         build_parts(make("oracle=web", "oracle.host=0.0.0.0"))

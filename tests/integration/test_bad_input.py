@@ -293,7 +293,7 @@ CASES: list[tuple[Case, list[str]]] = [
     ),
     (
         empty_candidate_list,
-        ["candidates is empty", "e.g. candidates=[tfidf_logreg]"],
+        ["candidates is empty", "e.g. candidates=[minilm_tfidf_logreg]"],
     ),
     (
         task_strategy_mismatch,

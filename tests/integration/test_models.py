@@ -104,6 +104,22 @@ def test_precision_is_part_of_the_embedding_cache_key(split, tmp_path):
         embeddings.resolve_precision("float16")
 
 
+def test_every_order_of_the_same_texts_shares_one_cache_entry(split, tmp_path):
+    """Each seed splits the same texts into another pool and test order: one entry for all."""
+    from alrun.models import embeddings
+
+    (tr_x, _), _ = split
+    first = ModelContext(n_classes=5, seed=0, cache_dir=tmp_path, corpus=tr_x[:4])
+    again = ModelContext(n_classes=5, seed=1, cache_dir=tmp_path, corpus=[*tr_x[3::-1], tr_x[0]])
+    a = embeddings.EmbeddingTable(first, embeddings.PACKAGED, 64, 1, 8, "float32")
+    b = embeddings.EmbeddingTable(again, embeddings.PACKAGED, 64, 1, 8, "float32")
+    assert a.path == b.path and len(list((tmp_path / "embeddings").glob("*.npy"))) == 1
+    assert len(b.matrix) == 4  # distinct texts only
+    np.testing.assert_array_equal(a(tr_x[:4]), b(tr_x[:4]))
+    other = ModelContext(n_classes=5, seed=0, cache_dir=tmp_path, corpus=tr_x[1:5])
+    assert embeddings.cache_file(other, embeddings.PACKAGED, 64, 1, "float32") != a.path
+
+
 @pytest.mark.parametrize(
     ("n", "max_features", "ngram_max", "sublinear_tf"),
     [(60, 50000, 2, True), (60, 3000, 2, True), (30, None, 1, False), (40, 500, 3, True)],
@@ -155,7 +171,8 @@ def test_row_space_logreg_equals_logreg_on_all_columns(split, cache_dir, feature
     else:
         ctx = ModelContext(n_classes=5, seed=0, cache_dir=cache_dir, corpus=tr_x + te_x)
         table = embeddings.embedding_table(ctx, embeddings.PACKAGED, 256, 4, 32, "auto")
-        X, T = table(tr_x), table(te_x)
+        # float64, as the row space computes: sklearn on float32 rows rounds at ~1e-4 itself
+        X, T = table(tr_x).astype(np.float64), table(te_x).astype(np.float64)
     assert X.shape[1] > X.shape[0]  # the case the row space handles
     for C in (1.0, 1000.0):
         ours = TunedLogReg(5, [C], C, seed=0).fit(X, tr_y)

@@ -119,7 +119,7 @@ def test_resume_refuses_other_settings_and_a_folder_without_checkpoint(
     )
     assert other.returncode == 2
     err = other.stderr
-    assert "loop.budget: 20 -> 30" in err and "strategy.name: 'margin' -> 'entropy'" in err
+    assert "loop.budget: 20 -> 30" in err and "strategy.name: 'diverse_margin' -> 'entropy'" in err
     assert f"alrun candidates=[tfidf_logreg] loop.budget=20 logger=none resume={run}" in err
     assert files() == before
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from alrun.tracking import flatten, read_wandb_run, wandb_offline_runs
@@ -43,13 +44,14 @@ def test_two_real_rounds_write_files_and_wandb_history(tmp_path, bbc_slice, cach
     alrun("loop.budget=20", f"hydra.run.dir={run}", data=bbc_slice, cache=cache_dir)
     rounds = jsonl(run / "rounds.jsonl")
     assert [r["labeled"] for r in rounds] == [10, 20]
+    default = {"minilm_tfidf_logreg", "minilm_embed_logreg", "minilm_embed_centroid", "ensemble"}
     for r in rounds:
-        assert set(r["validation"]) == {
-            "tfidf_logreg",
-            "minilm_embed_logreg",
-            "minilm_embed_centroid",
-        }
-        assert r["chosen"] == max(r["validation"], key=r["validation"].get)
+        assert set(r["validation"]) == set(r["validation_loss"]) == default
+        assert r["validation_method"] == "5-fold CV x2"  # repeated while the set is small
+    for r in rounds:  # the lowest validation log-loss is kept (no incumbent rule by default)
+        assert r["chosen"] == min(r["validation_loss"], key=r["validation_loss"].get)
+        assert r["why"].startswith("lowest validation log_loss")
+    for r in rounds:
         assert 0.2 < r["test"]["accuracy"] <= 1.0
         assert set(r["test"]["per_class"]) == {
             "business",
@@ -72,7 +74,7 @@ def test_two_real_rounds_write_files_and_wandb_history(tmp_path, bbc_slice, cach
     assert [h["labeled"] for h in history] == [10, 20]
     assert [h["test/accuracy"] for h in history] == [r["test"]["accuracy"] for r in rounds]
     assert w["summary"]["final/test_accuracy"] == rounds[-1]["test"]["accuracy"]
-    assert "strategy:margin" in w["tags"] and w["config"]["loop"]["budget"] == 20
+    assert "strategy:diverse_margin" in w["tags"] and w["config"]["loop"]["budget"] == 20
 
 
 def test_same_command_twice_is_identical(tmp_path, bbc_slice, cache_dir):
@@ -128,3 +130,51 @@ def test_multirun_sweep_gives_one_wandb_run_per_job_in_one_group(tmp_path, bbc_s
     assert varied == {(s, seed) for s in ("random", "margin") for seed in ("0", "1")}
     assert summary_keys[0] and all(k == summary_keys[0] for k in summary_keys)
     assert "target/labels" in summary_keys[0]
+
+
+def test_cold_start_diverse_batches_and_a_kept_vote(tmp_path, bbc_slice, cache_dir):
+    """loop.initial_strategy=typiclust picks the first batch from the pool's document vectors
+    (the same picks as the pure function on the cached embeddings); diverse_margin chooses
+    the next; the ensemble competes, and whatever is kept is saved and predicts."""
+    from hydra import compose, initialize_config_dir
+
+    from alrun.cli import CONF_DIR
+    from alrun.config import register_schema
+    from alrun.data import load_splits
+    from alrun.models import ModelContext
+    from alrun.models.embeddings import embedding_table
+    from alrun.strategies import cold_start
+
+    run = tmp_path / "run"
+    args = [
+        "loop.budget=30",
+        "loop.initial_strategy=typiclust",
+        "strategy=diverse_margin",
+        "candidates=[minilm_embed_logreg,minilm_embed_centroid,ensemble]",
+        "logger=none",
+    ]
+    alrun(*args, f"hydra.run.dir={run}", data=bbc_slice, cache=cache_dir)
+    register_schema()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[*args, f"data_dir={bbc_slice}"])
+    splits = load_splits(cfg, cfg.dataset, cfg.seed)
+    ctx = ModelContext(5, 0, cache_dir, corpus=splits.pool.texts + splits.test.texts)
+    feats = embedding_table(ctx, cfg.features.encoder, 256, 4, 32, cfg.features.precision)
+    want = cold_start(feats(splits.pool.texts), 10, np.random.default_rng([0, 7]), "typiclust")
+    labeled = jsonl(run / "labeled.jsonl")
+    assert [x["index"] for x in labeled if x["round"] == 0] == want.tolist()
+    rounds = jsonl(run / "rounds.jsonl")
+    assert [r["labeled"] for r in rounds] == [10, 20, 30]
+    assert all("ensemble" in r["validation_loss"] for r in rounds)
+    meta = json.loads((run / "model" / "alrun-model.json").read_text())
+    assert meta["candidate"] == rounds[-1]["chosen"]
+    texts = "".join(json.dumps({"text": t}) + "\n" for t in splits.test.texts[:5])
+    out = subprocess.run(
+        [sys.executable, "-c", "from alrun.predict import main; main()", str(run)],
+        input=texts,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ALRUN_CACHE_DIR": str(cache_dir), "HF_HUB_OFFLINE": "1"},
+        check=True,
+    )
+    assert len(out.stdout.splitlines()) == 5

@@ -14,7 +14,7 @@ from alrun.loop import Resume, active_learning
 from alrun.models import ModelContext
 from alrun.oracle import Labels
 from alrun.selection import select_best, validation_splits
-from alrun.strategies import margin, random
+from alrun.strategies import margin, random, top_k
 from alrun.tasks import multiclass
 
 WORDS = [
@@ -78,7 +78,7 @@ def run(
         train=train,
         evaluate=lambda m: task.metrics(y, m.predict(texts).probs.argmax(1), ["a", "b", "c"]),
         predict=predict,
-        strategy=strategy,
+        query=top_k(strategy),
         initial_size=initial,
         round_size=round_size,
         budget=budget,

@@ -8,8 +8,11 @@ from omegaconf import OmegaConf
 
 from alrun.cli import CONF_DIR
 from alrun.strategies import (
+    BATCH,
     STRATEGIES,
     Predictions,
+    cold_start,
+    diverse_margin,
     entropy,
     least_confidence,
     margin,
@@ -71,6 +74,7 @@ def _preds(task: str) -> Predictions:
         ]
     out = members[0]
     out.committee = members
+    out.features = g.normal(size=(50, 8))
     return out
 
 
@@ -84,6 +88,11 @@ CASES = [
 @pytest.mark.parametrize(("name", "task"), CASES)
 @pytest.mark.parametrize("k", [1, 7, 50, 60])
 def test_contract(name, task, k):
+    if name in BATCH:  # chooses the batch itself: positions, most wanted first
+        batch = STRATEGIES.get(name)(_preds(task), rng(), k=k)
+        assert len(batch) == min(k, 50) and len(set(batch.tolist())) == len(batch)
+        assert batch.min() >= 0 and batch.max() < 50
+        return
     scores = STRATEGIES.get(name)(_preds(task), rng())
     assert scores.shape == (50,) and np.isfinite(scores).all()
     batch = select(scores, k, rng())
@@ -204,3 +213,53 @@ def test_committee_needs_two_members():
     p = Predictions(_onehot([0, 1]))
     with pytest.raises(ValueError, match="at least 2 candidates"):
         STRATEGIES.get("committee_vote_entropy")(Predictions(p.probs, committee=[p]), rng())
+
+
+BLOBS = np.array(
+    [
+        # blob A: a dense centre (0, 0) and four points 0.1 from it; blob B likewise at (5, 5)
+        *[[0, 0], [0.1, 0], [-0.1, 0], [0, 0.1], [0, -0.1]],
+        *[[5, 5], [5.1, 5], [4.9, 5], [5, 5.1], [5, 4.9]],
+        *[[0, 9], [0.2, 9]],  # blob C: two points at (0, 9)
+    ],
+    dtype=float,
+)
+
+
+def test_cold_start_kmeans_and_typiclust_cover_the_blobs_by_hand():
+    for method in ("kmeans", "typiclust"):
+        picks = cold_start(BLOBS, 3, rng(), method)
+        blobs = sorted({0 if i < 5 else 1 if i < 10 else 2 for i in picks.tolist()})
+        assert blobs == [0, 1, 2], method  # one item from each blob
+    # typiclust takes the densest item of each blob: the centres (0, 0) and (5, 5); in the
+    # two-point blob the first
+    assert sorted(cold_start(BLOBS, 3, rng(), "typiclust").tolist()) == [0, 5, 10]
+    assert len(set(cold_start(BLOBS, 3, rng(), "random").tolist())) == 3
+    a, b = cold_start(BLOBS, 2, rng(), "kmeans"), cold_start(BLOBS, 2, rng(), "kmeans")
+    np.testing.assert_array_equal(a, b)  # the explicit RNG makes it reproducible
+    with pytest.raises(ValueError, match="unknown cold start"):
+        cold_start(BLOBS, 2, rng(), "farthest")
+
+
+def test_diverse_margin_buys_no_near_copies_by_hand():
+    # items 0-3: near-copies, the most uncertain (margin 0.0-0.03); items 4-5 elsewhere,
+    # less uncertain (margin 0.3); item 6 certain. Plain margin takes two near-copies.
+    probs = np.array(
+        [
+            [0.5, 0.5],
+            [0.51, 0.49],
+            [0.505, 0.495],
+            [0.515, 0.485],
+            [0.65, 0.35],
+            [0.65, 0.35],
+            [1, 0],
+        ]
+    )
+    feats = np.array([[0, 0], [0, 0.01], [0.01, 0], [0.01, 0.01], [9, 9], [9, 9.1], [-9, 0]])
+    preds = Predictions(probs, features=feats)
+    assert set(select(margin(preds, rng()), 2, rng()).tolist()) <= {0, 1, 2, 3}
+    batch = diverse_margin(preds, rng(), k=2, beta=3)  # the 6 most uncertain, 2 clusters
+    assert len(batch) == 2 and {int(batch[0]) < 4, int(batch[1]) < 4} == {True, False}
+    assert int(batch[0]) < 4  # most uncertain first
+    with pytest.raises(ValueError, match="document vectors"):
+        diverse_margin(Predictions(probs), rng(), k=2)

@@ -27,10 +27,16 @@ class ModelContext:
     label_names: Sequence[str] = ()  # class names, or tag names ("O", "B-PER", "I-PER", ...)
 
     @cached_property
+    def corpus_texts(self) -> list[str]:
+        """The corpus's distinct texts, sorted: what on-disk caches hold rows for. Every seed
+        splits the same texts into another pool and test order; they share one cache entry."""
+        return sorted(set(self.corpus))
+
+    @cached_property
     def corpus_fingerprint(self) -> str:
-        """Identifies the ordered corpus, for on-disk caches of anything computed from it."""
+        """Identifies the set of corpus texts, for on-disk caches of anything computed from it."""
         h = hashlib.sha256()
-        for t in self.corpus:
+        for t in self.corpus_texts:
             h.update(t.encode("utf-8"))
             h.update(b"\0")
         return h.hexdigest()
@@ -129,4 +135,12 @@ def expand_probs(probs: np.ndarray, classes: np.ndarray, n_classes: int) -> np.n
 
 
 # Registration happens on import; heavy libraries (torch, transformers) load lazily inside.
-from alrun.models import crf, embeddings, finetune, linear, spacy_ner, token_cls  # noqa: E402, F401
+from alrun.models import (  # noqa: E402, F401
+    crf,
+    embeddings,
+    ensemble,
+    finetune,
+    linear,
+    spacy_ner,
+    token_cls,
+)

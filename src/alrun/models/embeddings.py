@@ -1,9 +1,9 @@
 """Frozen MiniLM sentence embeddings, computed once per corpus and cached on disk.
 
-The cache key is (model, max length, windows, precision, fingerprint of the ordered texts), so
-later rounds, runs and sweep jobs over the same data reuse one file, and embeddings computed at
-different precisions never mix. Files are written to a temporary name and renamed, so a
-concurrent reader never sees half an entry.
+The cache key is (model, max length, windows, precision, fingerprint of the set of texts), so
+later rounds, runs and sweep jobs over the same data reuse one file (whatever split a seed
+makes), and embeddings computed at different precisions never mix. Files are written to a
+temporary name and renamed, so a concurrent reader never sees half an entry.
 
 Precision (`precision:` in conf/model/minilm_embed_*.yaml): `float32`; `bfloat16` (autocast:
 matrix products in bfloat16, layer norms and softmax in float32; 3.2x the plain float32
@@ -25,10 +25,11 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import scipy.sparse as sp
 
 from alrun.errors import AlrunError
 from alrun.models import MODELS, ModelContext
-from alrun.models.linear import TunedLogReg
+from alrun.models.linear import Tfidf, TunedLogReg
 from alrun.progress import progress_bar
 from alrun.strategies import Predictions
 from alrun.tracking import write_atomic
@@ -217,7 +218,7 @@ class EmbeddingTable:
         precision = resolve_precision(precision)
         self.precision = precision
         self.args = (model, max_length, batch_size, max_windows, precision)
-        corpus = ctx.corpus
+        corpus = ctx.corpus_texts  # distinct and sorted: one entry for every order of them
         self.row = {t: i for i, t in enumerate(corpus)}
         self.path = path = cache_file(ctx, model, max_length, max_windows, precision)
         if len(corpus) == 0:  # a saved model rebuilt for prediction: every text is embedded live
@@ -290,6 +291,50 @@ class EmbedLogReg:
         self.lr.restore(joblib.load(path / "classifier.joblib"))
 
 
+class HybridLogReg:
+    """LR on TF-IDF and frozen embeddings side by side: words the encoder blurs (names,
+    jargon) and topics it sees in a few examples, in one L2-regularised model. `weight` scales
+    the (unit-norm) embedding against the (unit-norm) TF-IDF row."""
+
+    chunk = 10_000  # texts scored at a time
+
+    def __init__(
+        self,
+        ctx: ModelContext,
+        embed,
+        weight: float,
+        Cs: Sequence[float],
+        default_C: float,
+        max_features: int,
+        ngram_max: int,
+    ) -> None:
+        self.embed, self.weight = embed, weight
+        self.vec = Tfidf(max_features, ngram_max, True, "unicode")
+        self.lr = TunedLogReg(ctx.n_classes, Cs, default_C, ctx.seed)
+
+    def _features(self, texts: Sequence[str], fit: bool = False):
+        words = self.vec.fit_transform(texts) if fit else self.vec.transform(texts)
+        return sp.hstack([words, sp.csr_matrix(self.embed(texts) * self.weight)], format="csr")
+
+    def fit(self, texts: Sequence[str], labels: np.ndarray) -> None:
+        self.lr.fit(self._features(texts, fit=True), labels)
+
+    def predict(self, texts: Sequence[str]) -> Predictions:
+        starts = range(0, len(texts), self.chunk) if len(texts) > self.chunk else [0]
+        probs = [self.lr.predict_proba(self._features(texts[i : i + self.chunk])) for i in starts]
+        return Predictions(np.concatenate(probs))
+
+    def save(self, path: Path) -> None:
+        """sklearn's vectoriser and classifier (joblib); the frozen encoder is not copied."""
+        state = {"vectorizer": self.vec.to_sklearn(), "weight": self.weight, **self.lr.state()}
+        joblib.dump(state, path / "model.joblib")
+
+    def load(self, path: Path) -> None:
+        state = joblib.load(path / "model.joblib")
+        self.vec, self.weight = state["vectorizer"], state["weight"]
+        self.lr.restore(state)
+
+
 class EmbedCentroid:
     """Nearest class centroid by cosine; softmax(sim / temperature) gives probabilities.
 
@@ -353,3 +398,21 @@ def minilm_embed_centroid(
 ) -> EmbedCentroid:
     table = embedding_table(ctx, encoder, max_length, max_windows, batch_size, precision)
     return EmbedCentroid(ctx, table, temperature)
+
+
+@MODELS.register
+def minilm_tfidf_logreg(
+    ctx: ModelContext,
+    encoder: str = PACKAGED,
+    max_length: int = 256,
+    max_windows: int = 4,
+    batch_size: int = 32,
+    weight: float = 1.0,
+    max_features: int = 50000,
+    ngram_max: int = 2,
+    Cs: Sequence[float] = (1, 10, 100, 1000),
+    default_C: float = 100.0,
+    precision: str = "auto",
+) -> HybridLogReg:
+    table = embedding_table(ctx, encoder, max_length, max_windows, batch_size, precision)
+    return HybridLogReg(ctx, table, weight, Cs, default_C, max_features, ngram_max)

@@ -198,7 +198,7 @@ class WebOracle:
             {
                 "metric": metric,
                 "test": row["test"][metric],
-                "validation": row["validation"][row["chosen"]],
+                "validation": row["validation"].get(row["chosen"]),  # none: a lone candidate
                 "round": row["round"],
                 "labeled": row["labeled"],
                 "candidate": row["chosen"],
