@@ -49,6 +49,7 @@ def test_bbc_run_from_30_prodigy_annotations_and_back(tmp_path, bbc_slice, cache
     alrun(
         f"loop.initial_from={seed}",
         "candidates=[tfidf_logreg]",
+        "strategy=margin",  # no encoder: nothing to embed
         "loop.round_size=10",
         "loop.budget=50",
         "logger=none",

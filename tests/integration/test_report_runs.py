@@ -25,6 +25,7 @@ def test_report_of_a_sweep_with_a_killed_job(tmp_path, bbc_slice, cache_dir, mon
         "strategy=random,margin",
         "seed=0,1",
         "candidates=[tfidf_logreg]",
+        "loop.initial_strategy=random",  # no encoder: nothing to embed
         "loop.budget=30",
         "logger=none",
         f"hydra.sweep.dir={sweep}",

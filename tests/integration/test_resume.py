@@ -19,6 +19,7 @@ ALRUN = [sys.executable, "-c", "from alrun.cli import main; main()"]
 ARGS = (
     "candidates=[tfidf_logreg]",
     "strategy=margin",
+    "loop.initial_strategy=random",  # no encoder: nothing to embed
     "loop.budget=60",
     "logger=wandb",
     "seed=3",

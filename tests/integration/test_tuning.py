@@ -35,6 +35,8 @@ def _run(tmp_path: Path, name: str, data: Path, test: Path, cache: Path, *extra:
         "dataset.id_field=id",
         f"dataset.labels=[{','.join(LABELS)}]",
         "candidates=[tfidf_logreg]",
+        "loop.initial_strategy=random",  # no encoder: nothing to embed
+        "strategy=margin",
         "selection.trials=5",
         "loop.budget=30",
         "logger=none",

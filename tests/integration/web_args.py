@@ -8,4 +8,5 @@ NER = (
     "candidates=[crf_ner]",
     "models.crf_ner.max_iterations=50",
 )
-BBC = ("candidates=[tfidf_logreg]",)
+# no encoder: a random start and plain margin (the multiclass default embeds the pool)
+BBC = ("candidates=[tfidf_logreg]", "loop.initial_strategy=random", "strategy=margin")
