@@ -283,15 +283,12 @@ def _run(
         )
     last: RoundResult | None = None
     metric = task.selection_metric
-
-    def first_batch() -> np.ndarray | None:
-        """The cold start's picks (loop.initial_strategy), from an RNG of their own."""
-        method = cfg.loop.initial_strategy
-        if method == "random" or feats is None:
-            return None
-        return cold_start(
-            feats, cfg.loop.initial_size, np.random.default_rng([cfg.seed, 7]), method
-        )
+    if initial is None and ckpt is None and cfg.loop.initial_strategy != "random":
+        # the cold start's picks (a seed set wins; a resumed run has its first batch already),
+        # from an RNG of their own
+        start_rng = np.random.default_rng([cfg.seed, 7])
+        assert feats is not None  # build_parts asks for features whenever a cold start does
+        initial = cold_start(feats, cfg.loop.initial_size, start_rng, cfg.loop.initial_strategy)
 
     for res in active_learning(
         n_pool=len(pool),
@@ -304,7 +301,7 @@ def _run(
         round_size=cfg.loop.round_size,
         budget=cfg.loop.budget,
         rng=rng,
-        initial=initial if feats is None or initial is not None else first_batch(),
+        initial=initial,
         resume=None if ckpt is None else ckpt.resume,
         pool_sample=cfg.loop.pool_sample,
     ):

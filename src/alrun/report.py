@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -597,8 +598,6 @@ def plot(rep: Report, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import textwrap
-
     import matplotlib.pyplot as plt
 
     names = [textwrap.fill(f"{g.name} (n={len(g.runs)})", 110) for g in rep.groups]

@@ -36,7 +36,6 @@ from alrun.progress import progress_bar
 from alrun.tasks import Multiclass, Ner, proper_loss
 
 Task = Multiclass | Ner
-RANK_RULES = ("log_loss", "brier", "metric")
 
 
 @dataclass
@@ -137,9 +136,12 @@ def validate(
         seen_all.append(seen)
         if oof is not None:
             probs.append(oof)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        losses = np.where(loss_n > 0, loss_sum / np.maximum(loss_n, 1), np.nan)
-    return Validated(float(np.mean(metrics)), losses, probs or None, seen_all)
+    return Validated(float(np.mean(metrics)), _mean(loss_sum, loss_n), probs or None, seen_all)
+
+
+def _mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Per-item mean loss over the repeats that validated it; NaN where none did."""
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _vote(
@@ -153,17 +155,15 @@ def _vote(
     """The soft vote's out-of-fold record from its members': their probs, weighted."""
     probs, metrics = [], []
     loss_sum, loss_n = np.zeros(len(labels)), np.zeros(len(labels))
+    y = np.asarray(labels, dtype=np.int64)
     for r, seen in enumerate(parts[0].seen):
         p = sum(w * v.probs[r] for w, v in zip(weights, parts, strict=True))  # type: ignore[index]
         probs.append(p)
-        y = np.asarray(labels, dtype=np.int64)
         metrics.append(task.score(y[seen], p[seen].argmax(axis=1), label_names))
         if rule != "metric":
             loss_sum[seen] += proper_loss(p[seen], y[seen], rule)
             loss_n[seen] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        losses = np.where(loss_n > 0, loss_sum / np.maximum(loss_n, 1), np.nan)
-    return Validated(float(np.mean(metrics)), losses, probs, parts[0].seen)
+    return Validated(float(np.mean(metrics)), _mean(loss_sum, loss_n), probs, parts[0].seen)
 
 
 def bootstrap_better(diff: np.ndarray, resamples: int, rng: np.random.Generator) -> float:

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from alrun.errors import AlrunError
 from alrun.models import MODELS, ModelContext
-from alrun.models.linear import Tfidf, TunedLogReg
+from alrun.models.linear import Tfidf, TunedLogReg, chunked_proba
 from alrun.progress import progress_bar
 from alrun.strategies import Predictions
 from alrun.tracking import write_atomic
@@ -296,8 +296,6 @@ class HybridLogReg:
     jargon) and topics it sees in a few examples, in one L2-regularised model. `weight` scales
     the (unit-norm) embedding against the (unit-norm) TF-IDF row."""
 
-    chunk = 10_000  # texts scored at a time
-
     def __init__(
         self,
         ctx: ModelContext,
@@ -320,9 +318,7 @@ class HybridLogReg:
         self.lr.fit(self._features(texts, fit=True), labels)
 
     def predict(self, texts: Sequence[str]) -> Predictions:
-        starts = range(0, len(texts), self.chunk) if len(texts) > self.chunk else [0]
-        probs = [self.lr.predict_proba(self._features(texts[i : i + self.chunk])) for i in starts]
-        return Predictions(np.concatenate(probs))
+        return chunked_proba(texts, lambda part: self.lr.predict_proba(self._features(part)))
 
     def save(self, path: Path) -> None:
         """sklearn's vectoriser and classifier (joblib); the frozen encoder is not copied."""

@@ -300,10 +300,18 @@ class Tfidf:
         return vec
 
 
+CHUNK = 10_000  # texts scored at a time
+
+
+def chunked_proba(texts: Sequence[str], proba) -> Predictions:
+    """proba(texts) in chunks of CHUNK texts: a pool of 100,000s of articles never holds its
+    whole feature matrix (TF-IDF rows) at once."""
+    starts = range(0, len(texts), CHUNK) if len(texts) > CHUNK else [0]
+    return Predictions(np.concatenate([proba(texts[i : i + CHUNK]) for i in starts]))
+
+
 class TfidfLogReg:
     """Sparse lexical baseline: TF-IDF fitted on the labelled texts only, then tuned LR."""
-
-    chunk = 10_000  # texts scored at a time
 
     def __init__(
         self,
@@ -321,12 +329,7 @@ class TfidfLogReg:
         self.lr.fit(self.vec.fit_transform(texts), labels)
 
     def predict(self, texts: Sequence[str]) -> Predictions:
-        # in chunks: a pool of 100,000s of articles never holds its whole TF-IDF matrix
-        starts = range(0, len(texts), self.chunk) if len(texts) > self.chunk else [0]
-        probs = [
-            self.lr.predict_proba(self.vec.transform(texts[i : i + self.chunk])) for i in starts
-        ]
-        return Predictions(np.concatenate(probs))
+        return chunked_proba(texts, lambda part: self.lr.predict_proba(self.vec.transform(part)))
 
     def save(self, path: Path) -> None:
         """sklearn's documented persistence: joblib (a pickle: load only trusted files)."""
