@@ -8,6 +8,7 @@ import logging
 import math
 import sys
 from functools import partial
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def _run_identity(cfg: DictConfig) -> tuple[Path, str | None, str]:
     return Path(hc.runtime.output_dir), group, hc.job.override_dirname or "default"
 
 
-def _load(cfg: DictConfig) -> tuple[Splits, np.ndarray | None]:
+def load_data(cfg: DictConfig) -> tuple[Splits, np.ndarray | None]:
     """The pool and test split, and the seed set's pool indices when annotations are given."""
     if cfg.task.name == "ner":
         splits = load_token_splits(cfg, cfg.dataset, cfg.seed, cfg.loop.unit)
@@ -172,7 +173,7 @@ def _limit_threads(n: int | None) -> None:
 def run(cfg: DictConfig) -> dict[str, Any]:
     parts = build_parts(cfg)
     _limit_threads(cfg.get("threads"))
-    splits, initial = _load(cfg)
+    splits, initial = load_data(cfg)
     run_dir, group, name = _run_identity(cfg)
     oracle = ORACLES.get(cfg.oracle.name)(
         OracleContext(splits.pool, parts["task"], run_dir, to_dict(cfg)), **_params(cfg.oracle)
@@ -428,5 +429,8 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:] in (["--version"], ["-V"]):
+        print(f"alrun {version('alrun')}")
+        return
     register_schema()
     _hydra_main()

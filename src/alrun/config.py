@@ -117,7 +117,7 @@ def changed_keys(saved: dict[str, Any], mine: dict[str, Any], limit: int = 8) ->
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # option files, for hints in messages
+CONF_DIR = Path(__file__).resolve().parent / "conf"  # shipped in the package: a wheel composes too
 
 
 def _serving(group: str, task: str) -> list[str]:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,8 +139,10 @@ def _read_hf(source: str, split: str) -> Iterator[tuple[str, dict[str, Any]]]:
         else:
             ds = datasets.load_dataset(str(local) if local.exists() else source, split=split)
     except Exception as e:  # datasets raises many types; all mean "could not load this source"
+        offline = " (HF_HUB_OFFLINE is set: a hub dataset needs a network the first time)"
         raise AlrunError(
             f"could not load Hugging Face dataset {source!r} split {split!r}: {e}"
+            + (offline if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") else "")
         ) from e
     names = {
         k: f.names for k, f in ds.features.items() if isinstance(f, datasets.ClassLabel)
@@ -416,9 +419,20 @@ def _split(full: TextDataset, dataset: DictConfig, seed: int) -> tuple[TextDatas
     return full.subset(np.sort(train_idx)), full.subset(np.sort(test_idx))
 
 
+def dataset_path(cfg: DictConfig, dataset: DictConfig, key: str = "path") -> Path:
+    """`dataset.<key>` under data_dir; a preset's missing file says where to get it (`source`)."""
+    path = data_path(cfg, dataset[key])
+    if dataset.get("source") and dataset.get("format") != "hf" and not path.exists():
+        raise AlrunError(
+            f"data file not found: {path} (dataset.{key} under data_dir={cfg.data_dir}). "
+            + " ".join(str(dataset.source).split())
+        )
+    return path
+
+
 def load_splits(cfg: DictConfig, dataset: DictConfig, seed: int) -> Splits:
     """The pool and the test split, deduplicated; stratified split fixed by the seed."""
-    path = data_path(cfg, dataset.path)
+    path = dataset_path(cfg, dataset)
     label_names = [str(x) for x in dataset.labels or []]
     full = None
     source = f"dataset.labels={label_names}"
@@ -430,7 +444,7 @@ def load_splits(cfg: DictConfig, dataset: DictConfig, seed: int) -> Splits:
     if full is None:
         full = _load_file(dataset, path, dataset.get("split", "train"), label_names)
     if dataset.get("test_path"):
-        test_path = data_path(cfg, dataset.test_path)
+        test_path = dataset_path(cfg, dataset, "test_path")
         test, n_test_dup = _dedup(
             _load_file(
                 dataset,
@@ -716,11 +730,12 @@ def load_token_splits(cfg: DictConfig, dataset: DictConfig, seed: int, unit: str
     """NER pool and test: the test file when given, else a seeded split by document."""
     if unit not in ("document", "sentence"):
         raise AlrunError(f"loop.unit={unit!r}; choose document or sentence")
-    path = data_path(cfg, dataset.path)
+    path = dataset_path(cfg, dataset)
     docs = _read_tokens(dataset, path)
     scheme = ner_label_scheme(dataset, docs, path)
     if dataset.get("test_path"):
-        test_docs = _read_tokens(dataset, data_path(cfg, dataset.test_path), "dataset.test_path")
+        test_path = dataset_path(cfg, dataset, "test_path")
+        test_docs = _read_tokens(dataset, test_path, "dataset.test_path")
     else:
         try:
             train_idx, test_idx = train_test_split(

@@ -208,3 +208,23 @@ def test_a_bad_pool_sample_fails_at_start_up():
 def test_a_bad_embedding_precision_fails_at_start_up():
     with pytest.raises(AlrunError, match=r"models.minilm_embed_logreg.precision='fp8': choose"):
         build_parts(make("models.minilm_embed_logreg.precision=fp8"))
+
+
+@pytest.mark.parametrize(
+    ("dataset", "hint"), [("bbc_news", "alrun dataset=bbc_news_hub"), ("conll2003", "CoNLL-2003")]
+)
+def test_missing_preset_data_says_where_to_get_it(tmp_path, dataset, hint):
+    from alrun.cli import load_data
+
+    cfg = make(f"dataset={dataset}", f"data_dir={tmp_path}", "logger=none")
+    with pytest.raises(AlrunError, match="data file not found") as e:
+        load_data(cfg)
+    assert hint in str(e.value) and str(tmp_path) in str(e.value)
+
+
+def test_hub_copy_offline_fails_clearly(monkeypatch):
+    from alrun.cli import load_data
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(AlrunError, match=r"'SetFit/bbc-news'.*HF_HUB_OFFLINE"):
+        load_data(make("dataset=bbc_news_hub", "logger=none"))
