@@ -324,8 +324,7 @@ def measure_embed(n_texts: int, repeats: int, ceiling: float | None) -> dict:
 def _compose(overrides: list[str] | None = None):
     from hydra import compose, initialize_config_dir
 
-    from alrun.cli import CONF_DIR
-    from alrun.config import register_schema
+    from alrun.config import CONF_DIR, register_schema
 
     register_schema()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
@@ -334,9 +333,9 @@ def _compose(overrides: list[str] | None = None):
 
 def _setup(cache_dir: str, overrides: list[str] | None = None):
     """The default experiment's parts, data and model context, as `alrun` builds them."""
-    from alrun.cli import build_parts
     from alrun.data import load_splits
     from alrun.models import ModelContext
+    from alrun.settings import check as build_parts
 
     cfg = _compose(overrides)
     parts = build_parts(cfg)
@@ -366,7 +365,7 @@ def measure_rounds(cache_dir: str) -> dict:
     from alrun.selection import select_best
 
     cfg, parts, splits, ctx = _setup(cache_dir, ["strategy=margin"])  # no document vectors
-    task, cands = parts["task"], parts["candidates"]
+    task, cands = parts.task, parts.candidates
     pool, test = splits.pool, splits.test
     order = np.random.default_rng(0).permutation(len(pool))
 
@@ -384,7 +383,7 @@ def measure_rounds(cache_dir: str) -> dict:
         unlabeled = np.setdiff1d(np.arange(len(pool)), labeled)
         preds, t_pool = _timed(lambda: task.predict(sel.model, task.inputs(pool, unlabeled)))
         rng = np.random.default_rng(0)
-        _, t_query = _timed(lambda: parts["query"](preds, 10, rng))
+        _, t_query = _timed(lambda: parts.query(preds, 10, rng))
         return {
             "chosen": sel.chosen,
             "train_s": round(t_train, 3),  # CV of every candidate + refit of the kept one
@@ -419,7 +418,7 @@ def measure_scaling(cache_dir: str, factor: int) -> dict:
     from alrun.selection import select_best
 
     cfg, parts, splits, ctx0 = _setup(cache_dir)
-    task = parts["task"]
+    task = parts.task
     pool, test = splits.pool, splits.test
     spec = {
         "tfidf_logreg": _model_spec("tfidf_logreg"),
@@ -472,7 +471,7 @@ def measure_scaling(cache_dir: str, factor: int) -> dict:
                 )
             )
             rng = np.random.default_rng(0)
-            _, t_query = _timed(lambda preds=preds, rng=rng: parts["query"](preds, 10, rng))
+            _, t_query = _timed(lambda preds=preds, rng=rng: parts.query(preds, 10, rng))
             out[f"{key}/{attempt}"] = {
                 "train_s": round(t_train, 3),
                 "score_pool_s": round(t_pool, 3),
@@ -487,7 +486,7 @@ def measure_scaling(cache_dir: str, factor: int) -> dict:
 def _model_spec(name: str) -> dict:
     from omegaconf import OmegaConf
 
-    from alrun.cli import CONF_DIR
+    from alrun.config import CONF_DIR
 
     spec = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"))
     return {k: v for k, v in spec.items() if k not in ("tasks", "search")}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from alrun.cli import CONF_DIR
+from alrun.config import CONF_DIR
 from alrun.data import read_conll
 from alrun.models import ModelContext, build_model
 from alrun.tasks import Ner

@@ -48,15 +48,15 @@ def first_batch(n: int, seed: int) -> np.ndarray:
 
 def run_alrun(cfg, parts, splits, ctx, seed: int) -> tuple[list[float], float]:
     from alrun.loop import active_learning
-    from alrun.oracle import Labels
+    from alrun.oracles import Labels
     from alrun.selection import select_best
 
-    task, pool, test = parts["task"], splits.pool, splits.test
+    task, pool, test = parts.task, splits.pool, splits.test
     y = pool.labels
 
     def train(idx, labels, r):
         return select_best(
-            task, parts["candidates"], ctx, [pool.texts[i] for i in idx], labels, cfg.selection
+            task, parts.candidates, ctx, [pool.texts[i] for i in idx], labels, cfg.selection
         )
 
     accs = []
@@ -72,7 +72,7 @@ def run_alrun(cfg, parts, splits, ctx, seed: int) -> tuple[list[float], float]:
         train=train,
         evaluate=evaluate,
         predict=lambda sel, idx: sel.model.predict([pool.texts[i] for i in idx]),
-        query=parts["query"],
+        query=parts.query,
         initial_size=ROUNDS["initial"],
         round_size=ROUNDS["round_size"],
         budget=ROUNDS["budget"],

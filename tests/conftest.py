@@ -1,15 +1,23 @@
-"""Shared fixtures: the real data directory (../shared/data in CI) and small real slices of it."""
+"""Shared fixtures: the real data directory (../shared/data in CI) and small real slices of it;
+`check_overrides`, alrun's checks in-process, and `run_alrun`, the real `alrun` on the slice."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
+if TYPE_CHECKING:
+    from alrun.errors import AlrunError
+
 ROOT = Path(__file__).resolve().parents[1]
+ALRUN = [sys.executable, "-c", "from alrun.cli import main; main()"]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("ALRUN_PROGRESS", "0")
@@ -69,3 +77,77 @@ def conll_slice(conll) -> dict[str, object]:
         return [t for t, _ in sents], [np.array([index[x] for x in g]) for _, g in sents]
 
     return {"names": names, "train": flat(conll["train"], 600), "test": flat(conll["test"], 300)}
+
+
+def alrun_env(data: Path, cache: Path, **extra: str) -> dict[str, str]:
+    """The environment a test runs `alrun` in: the data and cache folders, offline."""
+    return {
+        **os.environ,
+        "ALRUN_DATA_DIR": str(data),
+        "ALRUN_CACHE_DIR": str(cache),
+        "HF_HUB_OFFLINE": "1",
+        "WANDB_SILENT": "true",
+        **extra,
+    }
+
+
+def _check_overrides(*overrides: str, read_data: bool = False) -> AlrunError | None:
+    """The error `alrun OVERRIDES` stops with before it trains or writes anything, found
+    in-process: the config composed from the package's tree with Hydra's compose API, as the
+    CLI composes it, then the run-settings checks (and, with read_data, the data read and
+    checked as a run reads it). None: the run would start.
+
+    The one place tests call alrun's check entry points: when they move, change them here.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from alrun.cli import load_data
+    from alrun.config import CONF_DIR, register_schema
+    from alrun.errors import AlrunError
+    from alrun.settings import check as check_settings  # before the refactor: cli.build_parts
+
+    register_schema()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    try:
+        check_settings(cfg)
+        if read_data:
+            load_data(cfg)
+    except AlrunError as e:
+        return e
+    return None
+
+
+@pytest.fixture
+def check_overrides():
+    """`check_overrides(*overrides, read_data=False) -> AlrunError | None` (_check_overrides)."""
+    return _check_overrides
+
+
+@pytest.fixture
+def run_alrun(tmp_path, bbc_slice, cache_dir):
+    """`run_alrun(*overrides, name="run", data=None) -> Path`: the real `alrun OVERRIDES`, as a
+    user runs it (a subprocess), on the 300-article BBC slice (or the data folder `data`) with
+    the session's embedding cache. Returns the run folder, tmp_path/name (with -m: the sweep
+    folder). A run that fails fails the test, with alrun's stderr."""
+
+    def run(*overrides: str, name: str = "run", data: Path | None = None) -> Path:
+        folder = tmp_path / name
+        sweep = "-m" in overrides or "--multirun" in overrides
+        proc = subprocess.run(
+            [*ALRUN, *overrides, f"hydra.{'sweep' if sweep else 'run'}.dir={folder}"],
+            cwd=ROOT,
+            env=alrun_env(data or bbc_slice, cache_dir),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            raise AssertionError(
+                f"alrun {' '.join(overrides)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+            )
+        return folder
+
+    return run

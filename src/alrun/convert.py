@@ -17,8 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from alrun import prodigy
-from alrun.data import _read_jsonl, read_conll, to_iob2
+from alrun.data import prodigy, read_conll, read_csv, read_jsonl, to_iob2
 from alrun.errors import AlrunError
 from alrun.tracking import write_atomic
 
@@ -80,7 +79,7 @@ def _labeled_tasks(path: Path, labels: Sequence[str] | None) -> list[Task]:
             if meta.get("task") == "multiclass":
                 labels = meta["label_names"]
         path = path / "labeled.jsonl"
-    recs = list(_read_jsonl(path))
+    recs = list(read_jsonl(path))
     if not labels:
         labels = list(dict.fromkeys(str(r["label"]) for _, r in recs if "label" in r))
     tasks: list[Task] = []
@@ -110,7 +109,7 @@ def _conll_tasks(path: Path) -> list[Task]:
 
 def _iob_tasks(path: Path) -> list[Task]:
     tasks = []
-    for where, r in _read_jsonl(path):
+    for where, r in read_jsonl(path):
         words, tags = r.get("tokens"), r.get("tags")
         if not isinstance(words, list) or not isinstance(tags, list) or len(words) != len(tags):
             raise AlrunError(f"{where}: expected equal-length `tokens` and `tags` lists")
@@ -121,9 +120,7 @@ def _iob_tasks(path: Path) -> list[Task]:
 def _textcat_tasks(
     path: Path, text_field: str, label_field: str | None, labels: Sequence[str] | None
 ) -> list[Task]:
-    from alrun.data import _read_csv
-
-    recs = list(_read_csv(path) if path.suffix.lower() in (".csv", ".tsv") else _read_jsonl(path))
+    recs = list(read_csv(path) if path.suffix.lower() in (".csv", ".tsv") else read_jsonl(path))
     rows = []
     for where, r in recs:
         field = label_field or ("target" if "target" in r else "label")
@@ -200,7 +197,7 @@ def _source_format(source: str) -> str:
         return "textcat"
     if path.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
         return "conll"
-    for _, rec in _read_jsonl(path):
+    for _, rec in read_jsonl(path):
         return "iob" if "tags" in rec and "tokens" in rec else "textcat"
     raise AlrunError(f"{path}: the file is empty")
 
@@ -228,13 +225,13 @@ def _convert(args: argparse.Namespace) -> int:
         return 0
     if args.command == "prodigy-to-textcat":
         labels = args.labels.split(",") if args.labels else None
-        examples, report = prodigy.read_textcat(src, labels)
-        body = to_textcat(examples, args.output)
+        cats, report = prodigy.read_textcat(src, labels)
+        body = to_textcat(cats, args.output)
         alignment = "strict"
     else:
         alignment = args.alignment
-        examples, report = prodigy.read_ner(src, alignment, args.tokenizer)
-        body = to_iob(examples) if args.command == "prodigy-to-iob" else to_conll(examples)
+        spans, report = prodigy.read_ner(src, alignment, args.tokenizer)
+        body = to_iob(spans) if args.command == "prodigy-to-iob" else to_conll(spans)
     print(report.text(), file=sys.stderr)
     if report.failed(alignment):
         fix = (

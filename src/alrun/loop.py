@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from alrun.errors import AlrunError
-from alrun.oracle import Labels
+from alrun.oracles import Labels
 from alrun.selection import Selection
 from alrun.strategies import Predictions
 
@@ -101,7 +101,8 @@ def active_learning(
     """
     if resume is None:
         first = _start(n_pool, label, initial_size, budget, rng, initial)
-        labeled, labels, skipped, queried, start = first.idx, first.labels, first.skipped, [], 0
+        labeled, labels, skipped, start = first.idx, first.labels, first.skipped, 0
+        queried = np.empty(0, dtype=np.int64)  # the first round trains on the seed set
     else:
         labeled, labels, skipped = resume.labeled, resume.labels, resume.skipped
         queried, start = resume.queried, resume.round + 1
@@ -118,12 +119,7 @@ def active_learning(
         t["test"] = time.perf_counter()
         unlabeled = np.setdiff1d(np.arange(n_pool), np.concatenate([labeled, skipped]))
         k = min(round_size, budget - len(labeled), len(unlabeled))
-        queried = np.empty(0, dtype=np.int64)
-        if k > 0:
-            scored = unlabeled
-            if pool_sample is not None and len(unlabeled) > max(pool_sample, k):
-                scored = np.sort(rng.choice(unlabeled, size=max(pool_sample, k), replace=False))
-            queried = scored[query(predict(chosen, scored), k, rng)]
+        queried = _next_batch(chosen, unlabeled, k, predict, query, rng, pool_sample)
         t["query"] = time.perf_counter()
         seconds = {
             "train": t["train"] - t["start"],
@@ -134,3 +130,21 @@ def active_learning(
         yield RoundResult(r, labeled, labels, chosen, test, queried, seconds, skipped)
         if k <= 0:
             return
+
+
+def _next_batch(
+    chosen: Selection,
+    unlabeled: np.ndarray,
+    k: int,
+    predict: Callable[[Selection, np.ndarray], Predictions],
+    query: Callable[[Predictions, int, np.random.Generator], np.ndarray],
+    rng: np.random.Generator,
+    pool_sample: int | None,
+) -> np.ndarray:
+    """The next k pool indices, scored over the unlabelled pool or a random sample of it."""
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    scored = unlabeled
+    if pool_sample is not None and len(unlabeled) > max(pool_sample, k):
+        scored = np.sort(rng.choice(unlabeled, size=max(pool_sample, k), replace=False))
+    return scored[query(predict(chosen, scored), k, rng)]

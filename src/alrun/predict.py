@@ -108,7 +108,8 @@ def ner_tasks(
     model: Any, meta: dict[str, Any], texts: Sequence[str], recs: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """One sentence per text: tokens from the run's tokenizer, tags decoded like `Ner.decode`."""
-    from alrun.prodigy import spans_from_tags, tokenize
+    from alrun.data.prodigy import tokenize
+    from alrun.data.tags import spans_from_tags
 
     names = list(meta["label_names"])
     tokenizer = meta.get("tokenizer") or "blank:en"

@@ -34,9 +34,14 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
         )
         _live.start()
     bar = _live
+    assert bar is not None  # started above, or by the enclosing bar
     task = bar.add_task(description, total=total)
+
+    def advance(n: int = 1) -> None:
+        bar.advance(task, n)
+
     try:
-        yield lambda n=1: bar.advance(task, n)
+        yield advance
     finally:
         bar.remove_task(task)
         if outer:

@@ -328,7 +328,8 @@ def _metric(row: dict[str, Any], metric: str) -> Any:
 
 def set_curve(run: Run, x: str, metric: str) -> None:
     """Fill run.xs/ys from its rounds; a missing value or a decreasing x is a _Skip."""
-    xs, ys = [], []
+    xs: list[float] = []
+    ys: list[float] = []
     for n, row in run.rows:
         xv = row.get("labeled") if x == "labeled" else _get(row.get("cost"), x)
         if not isinstance(xv, (int, float)):
@@ -389,19 +390,7 @@ def build(
     floor_from: float | None = None,
 ) -> Report:
     """Everything the outputs show; AlrunError only when no run at all is usable."""
-    found, sweeps = find(paths)
-    skipped: list[Skipped] = []
-    notes: list[str] = []
-    runs: list[Run] = []
-    for p in found:
-        try:
-            runs.append(load_run(p))
-        except _Skip as e:
-            skipped.append(Skipped(p, str(e)))
-    for s in sweeps:
-        missing, why = not_started(s, found)
-        skipped += missing
-        notes += why
+    runs, found, skipped, notes = _load_runs(paths)
 
     def fail(what: str) -> AlrunError:
         shown = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5])
@@ -413,17 +402,10 @@ def build(
         raise fail("no usable run" if found else "no run folder (.hydra/overrides.yaml) found")
     runs, task = _keep_majority(runs, "task", lambda r: r.task, skipped)
     metric = metric or HEADLINE.get(task) or str(_get(runs[0].config, "task.selection_metric"))
-    usable = []
-    for r in runs:
-        try:
-            set_curve(r, x, metric)
-            usable.append(r)
-        except _Skip as e:
-            skipped.append(Skipped(r.path, str(e)))
+    usable = _with_curves(runs, x, metric, skipped)
     if not usable:
         raise fail(f"no usable run with test `{metric}` against `{x}`")
     runs, unit = _keep_majority(usable, "x unit", lambda r: r.unit(x), skipped)
-
     if target is None and metric == HEADLINE.get(task):  # the runs' own task.target
         targets = {_get(r.config, "task.target") for r in runs}
         target = float(targets.pop()) if len(targets) == 1 and None not in targets else None
@@ -433,34 +415,11 @@ def build(
     aulc_range = (lo, hi) if lo <= hi else None
     if aulc_range is None:
         notes.append("the runs share no x range, so each AULC is over the run's own range")
-    groups = []
-    for name, members in group_runs(runs, varying).items():
-        areas = [
-            aulc(*clip_curve(r.xs, r.ys, lo, hi)) if aulc_range else aulc(r.xs, r.ys)
-            for r in members
-        ]
-        groups.append(
-            Group(
-                name=name,
-                keys={k: members[0].value(k) for k in varying},
-                runs=members,
-                at=[mean_std([interp_at(r.xs, r.ys, p) for r in members]) for p in points],
-                aulc=mean_std(areas),
-                target=None
-                if target is None
-                else mean_std([labels_to_target(r.xs, r.ys, target) for r in members]),
-                final=mean_std([float(r.ys[-1]) for r in members]),
-                seconds=mean_std([r.seconds for r in members])[0],
-                floor=None if floor_from is None else _floor(members, floor_from),
-            )
-        )
-    for g in groups:
-        twice = sorted({s for s in g.seeds if g.seeds.count(s) > 1}, key=_natural)
-        if twice:
-            notes.append(
-                f"group {g.name} has seed {', '.join(twice)} in more than one run; "
-                "n counts runs, so those seeds weigh more"
-            )
+    groups = [
+        _group(name, members, varying, points, aulc_range, target, floor_from)
+        for name, members in group_runs(runs, varying).items()
+    ]
+    notes += _repeated_seeds(groups)
     skipped.sort(key=lambda s: [_natural(p) for p in s.path.parts])
     return Report(
         paths=list(paths),
@@ -479,6 +438,77 @@ def build(
         notes=notes,
         floor_from=floor_from,
     )
+
+
+def _with_curves(runs: list[Run], x: str, metric: str, skipped: list[Skipped]) -> list[Run]:
+    """The runs whose rounds give `metric` against `x`; the others join `skipped`."""
+    usable = []
+    for r in runs:
+        try:
+            set_curve(r, x, metric)
+            usable.append(r)
+        except _Skip as e:
+            skipped.append(Skipped(r.path, str(e)))
+    return usable
+
+
+def _load_runs(paths: Sequence[Path]) -> tuple[list[Run], list[Path], list[Skipped], list[str]]:
+    """Every run folder under `paths` that reads; the rest (and unstarted jobs) as skipped."""
+    found, sweeps = find(paths)
+    skipped: list[Skipped] = []
+    notes: list[str] = []
+    runs: list[Run] = []
+    for p in found:
+        try:
+            runs.append(load_run(p))
+        except _Skip as e:
+            skipped.append(Skipped(p, str(e)))
+    for s in sweeps:
+        missing, why = not_started(s, found)
+        skipped += missing
+        notes += why
+    return runs, found, skipped, notes
+
+
+def _group(
+    name: str,
+    members: list[Run],
+    varying: list[str],
+    points: list[float],
+    aulc_range: tuple[float, float] | None,
+    target: float | None,
+    floor_from: float | None,
+) -> Group:
+    """One group's numbers: metric at the points, AULC over the shared range, target, floor."""
+    areas = [
+        aulc(*clip_curve(r.xs, r.ys, *aulc_range)) if aulc_range else aulc(r.xs, r.ys)
+        for r in members
+    ]
+    return Group(
+        name=name,
+        keys={k: members[0].value(k) for k in varying},
+        runs=members,
+        at=[mean_std([interp_at(r.xs, r.ys, p) for r in members]) for p in points],
+        aulc=mean_std(areas),
+        target=None
+        if target is None
+        else mean_std([labels_to_target(r.xs, r.ys, target) for r in members]),
+        final=mean_std([float(r.ys[-1]) for r in members]),
+        seconds=mean_std([r.seconds for r in members])[0],
+        floor=None if floor_from is None else _floor(members, floor_from),
+    )
+
+
+def _repeated_seeds(groups: list[Group]) -> list[str]:
+    notes = []
+    for g in groups:
+        twice = sorted({s for s in g.seeds if g.seeds.count(s) > 1}, key=_natural)
+        if twice:
+            notes.append(
+                f"group {g.name} has seed {', '.join(twice)} in more than one run; "
+                "n counts runs, so those seeds weigh more"
+            )
+    return notes
 
 
 def _floor(runs: Sequence[Run], start: float) -> float:
@@ -501,8 +531,8 @@ def _seeds(values: Sequence[str]) -> str:
     return ", ".join(sorted(dict.fromkeys(values), key=_natural))
 
 
-def markdown(rep: Report) -> str:
-    """report.md: what was compared and how, the table, the plot, and every run left out."""
+def _about(rep: Report) -> list[str]:
+    """report.md's opening list: what was compared and how each column is computed."""
     m, unit = rep.metric, rep.unit
     n_runs = sum(len(g.runs) for g in rep.groups)
     lines = [
@@ -540,14 +570,18 @@ def markdown(rep: Report) -> str:
         )
     lines.append("- Seconds: wall time of a run (summary.json `seconds`), mean over seeds")
     lines += [f"- Note: {n}" for n in rep.notes]
+    return lines
 
+
+def _table(rep: Report) -> list[str]:
+    m, unit = rep.metric, rep.unit
     head = ["group", "n", *(f"{m} @ {_fmt_x(p)}" for p in rep.points), "AULC"]
     if rep.target is not None:
         head.append(f"{unit} to {rep.target:g}")
     if rep.floor_from is not None:
         head.append(f"worst from {_fmt_x(rep.floor_from)}")
     head += [f"final {m}", "seconds"]
-    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in rep.groups:
         n = len(g.runs)
         cells = [g.name, str(n), *(_ms(*a, n) for a in g.at), _ms(*g.aulc, n)]
@@ -560,6 +594,12 @@ def markdown(rep: Report) -> str:
             cells.append(DASH if math.isnan(g.floor) else f"{g.floor:.3f}")
         cells += [_ms(*g.final, n), f"{g.seconds:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(rep: Report) -> str:
+    """report.md: what was compared and how, the table, the plot, and every run left out."""
+    lines = [*_about(rep), *_table(rep)]
     lines += ["", "![learning curves](report.png)", "", "## Skipped runs", ""]
     lines += [f"- `{s.path}`: {s.reason}" for s in rep.skipped] or ["None."]
     return "\n".join(lines) + "\n"

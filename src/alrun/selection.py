@@ -157,7 +157,8 @@ def _vote(
     loss_sum, loss_n = np.zeros(len(labels)), np.zeros(len(labels))
     y = np.asarray(labels, dtype=np.int64)
     for r, seen in enumerate(parts[0].seen):
-        p = sum(w * v.probs[r] for w, v in zip(weights, parts, strict=True))  # type: ignore[index]
+        ps = (w * v.probs[r] for w, v in zip(weights, parts, strict=True))  # type: ignore[index]
+        p = np.asarray(sum(ps))  # an array already: typeshed's sum() of Any says int
         probs.append(p)
         metrics.append(task.score(y[seen], p[seen].argmax(axis=1), label_names))
         if rule != "metric":
@@ -261,57 +262,17 @@ def select_best(
     the same validation folds). `refit_all` refits every candidate on all labelled items (a
     query-by-committee needs them), not just the winner. `incumbent`: the key kept last round.
     """
-    n = len(labels)
     trials = int(sel.get("trials", 0) or 0)
     spaces = spaces or {}
     specs = dict(candidates)
     if len(candidates) == 1 and not (trials and spaces):  # nothing to choose between
-        (key,) = candidates
-        t0 = time.perf_counter()
-        model = build_model(ctx, specs[key])
-        model.fit(*task.fit_data(list(inputs), labels))
-        seconds = {key: time.perf_counter() - t0}
-        return Selection(
-            {}, key, model, "none", seconds, {}, specs[key], {key: model}, {}, "the only candidate"
-        )
+        return _lone(task, specs, ctx, inputs, labels)
     rule = str(sel.get("rank_by", "metric"))
-    repeats, how = repeated_splits(n, task.strata(labels), sel, ctx.seed)
+    repeats, how = repeated_splits(len(labels), task.strata(labels), sel, ctx.seed)
     base = [k for k, s in candidates.items() if s["name"] != ENSEMBLE]
-    votes = [k for k, s in candidates.items() if s["name"] == ENSEMBLE]
-    done: dict[str, Validated] = {}
-    seconds: dict[str, float] = {}
-    tuned: dict[str, dict[str, Any]] = {}
-    folds = sum(len(f) for f in repeats)
-    work = sum((trials if trials and spaces.get(k) else 1) for k in base) * folds
-    with progress_bar(f"training {len(base)} candidates on {n}", work) as bar:
-        for j, key in enumerate(base):
-            t0 = time.perf_counter()
-            seen: dict[str, Validated] = {}
-
-            def score(s: dict[str, Any], seen: dict[str, Validated] = seen) -> float:
-                v = validate(task, s, ctx, inputs, labels, repeats, rule, bar)
-                seen[json.dumps(s, sort_keys=True, default=str)] = v
-                return v.metric if rule == "metric" else -float(np.nanmean(v.losses))
-
-            if trials and spaces.get(key):
-                tuned[key] = _tune(specs[key], spaces[key], trials, (ctx.seed + j) % 2**32, score)
-                specs[key] = {**specs[key], **tuned[key]}
-                done[key] = seen[json.dumps(specs[key], sort_keys=True, default=str)]
-            else:
-                score(specs[key])
-                done[key] = next(iter(seen.values()))
-            seconds[key] = time.perf_counter() - t0
-    weights: dict[str, dict[str, float]] = {}
-    for key in votes:
-        members = list(specs[key].get("members") or base)
-        parts = [done[m] for m in members]
-        if specs[key].get("weights", "equal") == "oof":
-            w = fit_weights([p.probs for p in parts], labels)  # type: ignore[misc]
-        else:
-            w = np.full(len(members), 1 / len(members))
-        weights[key] = {m: float(x) for m, x in zip(members, w, strict=True)}
-        done[key] = _vote(task, parts, w, labels, rule, ctx.label_names)
-        seconds[key] = 0.0
+    data = (task, ctx, inputs, labels, repeats, rule)
+    done, seconds, tuned = _validate_all(data, specs, base, spaces, trials)
+    weights = _votes(data, specs, base, done, seconds)
     scores = {k: done[k].metric for k in candidates}
     losses = {k: float(np.nanmean(done[k].losses)) for k in candidates} if rule != "metric" else {}
     if rule == "metric":
@@ -335,11 +296,81 @@ def select_best(
     if chosen in weights:
         w = weights[chosen]
         model: Model = Ensemble.of({m: members[m] for m in w}, w, ctx)
-        spec = {
-            **specs[chosen],
-            "members": {m: specs[m] for m in w},
-            "weights": w,
-        }
+        spec = {**specs[chosen], "members": {m: specs[m] for m in w}, "weights": w}
     else:
         model, spec = members[chosen], specs[chosen]
     return Selection(scores, chosen, model, how, seconds, tuned, spec, members, losses, why)
+
+
+def _lone(
+    task: Task, specs: dict[str, Any], ctx: ModelContext, inputs: Sequence[Any], labels: np.ndarray
+) -> Selection:
+    """One candidate and nothing to tune: fit it on everything, validate nothing."""
+    (key,) = specs
+    t0 = time.perf_counter()
+    model = build_model(ctx, specs[key])
+    model.fit(*task.fit_data(list(inputs), labels))
+    seconds = {key: time.perf_counter() - t0}
+    return Selection(
+        {}, key, model, "none", seconds, {}, specs[key], {key: model}, {}, "the only candidate"
+    )
+
+
+def _validate_all(
+    data: tuple[Any, ...],
+    specs: dict[str, Any],
+    base: list[str],
+    spaces: Mapping[str, Mapping[str, Any]],
+    trials: int,
+) -> tuple[dict[str, Validated], dict[str, float], dict[str, dict[str, Any]]]:
+    """Every non-vote candidate's out-of-fold predictions (tuned first where asked); `specs`
+    takes the tuned values. Returns the validations, seconds and tuned values by key."""
+    task, ctx, inputs, labels, repeats, rule = data
+    done: dict[str, Validated] = {}
+    seconds: dict[str, float] = {}
+    tuned: dict[str, dict[str, Any]] = {}
+    folds = sum(len(f) for f in repeats)
+    work = sum((trials if trials and spaces.get(k) else 1) for k in base) * folds
+    with progress_bar(f"training {len(base)} candidates on {len(labels)}", work) as bar:
+        for j, key in enumerate(base):
+            t0 = time.perf_counter()
+            seen: dict[str, Validated] = {}
+
+            def score(s: dict[str, Any], seen: dict[str, Validated] = seen) -> float:
+                v = validate(task, s, ctx, inputs, labels, repeats, rule, bar)
+                seen[json.dumps(s, sort_keys=True, default=str)] = v
+                return v.metric if rule == "metric" else -float(np.nanmean(v.losses))
+
+            if trials and spaces.get(key):
+                tuned[key] = _tune(specs[key], spaces[key], trials, (ctx.seed + j) % 2**32, score)
+                specs[key] = {**specs[key], **tuned[key]}
+                done[key] = seen[json.dumps(specs[key], sort_keys=True, default=str)]
+            else:
+                score(specs[key])
+                done[key] = next(iter(seen.values()))
+            seconds[key] = time.perf_counter() - t0
+    return done, seconds, tuned
+
+
+def _votes(
+    data: tuple[Any, ...],
+    specs: dict[str, Any],
+    base: list[str],
+    done: dict[str, Validated],
+    seconds: dict[str, float],
+) -> dict[str, dict[str, float]]:
+    """Each soft vote validated from its members' out-of-fold probabilities (no training):
+    adds to `done` and `seconds`, returns each vote's member weights."""
+    task, ctx, _, labels, _, rule = data
+    weights: dict[str, dict[str, float]] = {}
+    for key in [k for k, s in specs.items() if s["name"] == ENSEMBLE]:
+        members = list(specs[key].get("members") or base)
+        parts = [done[m] for m in members]
+        if specs[key].get("weights", "equal") == "oof":
+            w = fit_weights([p.probs for p in parts], labels)  # type: ignore[misc]
+        else:
+            w = np.full(len(members), 1 / len(members))
+        weights[key] = {m: float(x) for m, x in zip(members, w, strict=True)}
+        done[key] = _vote(task, parts, w, labels, rule, ctx.label_names)
+        seconds[key] = 0.0
+    return weights

@@ -67,12 +67,19 @@ def _is_seq(preds: Predictions) -> bool:
     return preds.probs.ndim == 3
 
 
+def _mask(preds: Predictions) -> np.ndarray:
+    """The token mask of sequence predictions (`sequence_predictions` always sets one)."""
+    if preds.mask is None:
+        raise ValueError("sequence predictions need a token mask (see sequence_predictions)")
+    return preds.mask
+
+
 def _best_logprob(preds: Predictions) -> np.ndarray:
     """log P(best sequence): the model's own where given, else sum of log max-marginals."""
     if preds.seq_logprob is not None:
         return np.asarray(preds.seq_logprob, dtype=np.float64)
     top = np.log(np.clip(preds.probs.max(axis=2), 1e-12, 1.0)).astype(np.float64)
-    return np.where(preds.mask, top, 0.0).sum(axis=1)
+    return np.where(_mask(preds), top, 0.0).sum(axis=1)
 
 
 @STRATEGIES.register
@@ -121,7 +128,7 @@ def mnlp(preds: Predictions, rng: np.random.Generator) -> np.ndarray:
 
     Normalising by length removes least confidence's bias towards long sentences.
     """
-    n = np.maximum(preds.mask.sum(axis=1), 1)
+    n = np.maximum(_mask(preds).sum(axis=1), 1)
     return -_best_logprob(preds) / n
 
 
@@ -130,13 +137,14 @@ def token_entropy(
     preds: Predictions, rng: np.random.Generator, reduction: str = "mean"
 ) -> np.ndarray:
     """Per-token tag entropy reduced over the item's tokens (baal's mean/max/sum)."""
-    ent = np.where(preds.mask, _entropy(preds.probs, axis=2), 0.0)
+    mask = _mask(preds)
+    ent = np.where(mask, _entropy(preds.probs, axis=2), 0.0)
     if reduction == "sum":
         return ent.sum(axis=1)
     if reduction == "max":
         return ent.max(axis=1, initial=0.0)
     if reduction == "mean":
-        return ent.sum(axis=1) / np.maximum(preds.mask.sum(axis=1), 1)
+        return ent.sum(axis=1) / np.maximum(mask.sum(axis=1), 1)
     raise ValueError(f"strategy.reduction={reduction!r}; choose mean, max or sum")
 
 
@@ -172,8 +180,9 @@ def committee_vote_entropy(preds: Predictions, rng: np.random.Generator) -> np.n
     share = np.stack([(votes == c).mean(axis=0) for c in range(n_classes)], axis=-1)
     mean = np.mean([m.probs for m in members], axis=0)
     if _is_seq(preds):
-        vote_h = _masked_mean(_entropy(share, axis=2), preds.mask)
-        mean_h = _masked_mean(_entropy(mean, axis=2), preds.mask)
+        mask = _mask(preds)
+        vote_h = _masked_mean(_entropy(share, axis=2), mask)
+        mean_h = _masked_mean(_entropy(mean, axis=2), mask)
     else:
         vote_h, mean_h = _entropy(share, axis=1), _entropy(mean, axis=1)
     return vote_h + 1e-3 * mean_h

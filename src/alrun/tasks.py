@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from alrun.data import SeqDataset, TextDataset
+from alrun.data.tags import entities
 from alrun.errors import AlrunError
 from alrun.registry import Registry
 from alrun.strategies import Predictions, sequence_predictions
@@ -109,28 +110,6 @@ def proper_loss(probs: np.ndarray, gold: np.ndarray, rule: str) -> np.ndarray:
 # --------------------------------------------------------------------------- NER
 
 
-def entities(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """(start, end exclusive, type) chunks, found exactly as conlleval finds them.
-
-    An I-X after O or after another type starts an entity; a B-X always starts one; a chunk
-    ends before a B, an O or a type change.
-    """
-    chunks: list[tuple[int, int, str]] = []
-    start: int | None = None
-    prev_tag, prev_type = "O", ""
-    for i, t in enumerate([*tags, "O"]):
-        tag, typ = ("O", "") if t == "O" else (t[0], t[2:])
-        if start is not None and (
-            (prev_tag in "BI" and tag in "BO") or (prev_tag != "O" and prev_type != typ)
-        ):
-            chunks.append((start, i, prev_type))
-            start = None
-        if tag == "B" or (prev_tag == "O" and tag == "I") or (tag != "O" and prev_type != typ):
-            start = i
-        prev_tag, prev_type = tag, typ
-    return chunks
-
-
 def entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, Any]:
     """conlleval's counts over sentences of tag names: micro P/R/F1, per type, token accuracy."""
     tp: dict[str, int] = {}
@@ -176,7 +155,9 @@ class Ner:
     def inputs(self, data: SeqDataset, idx: Sequence[int]) -> list[list[list[str]]]:
         return [data.sentences[i] for i in idx]
 
-    def fit_data(self, inputs: Sequence[Any], labels: Sequence[Any]) -> tuple[Any, Any]:
+    def fit_data(
+        self, inputs: Sequence[Any], labels: Sequence[Any] | np.ndarray
+    ) -> tuple[Any, Any]:
         """Items -> sentences: models always learn from sentences, whatever the unit."""
         sents = [s for item in inputs for s in item]
         tags = [t for item in labels for t in item]

@@ -12,9 +12,12 @@ import struct
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 
 from alrun.registry import Registry
 
@@ -135,6 +138,9 @@ class NoLogger:
         pass
 
 
+WandbMode = Literal["online", "offline", "disabled", "shared"]  # wandb.init's modes
+
+
 class WandbLogger:
     """One W&B run per job; per-round metrics stepped by the labelled count; `finish()` always.
 
@@ -147,7 +153,7 @@ class WandbLogger:
         *,
         project: str,
         entity: str | None,
-        mode: str,
+        mode: WandbMode,
         run_dir: Path,
         group: str | None,
         name: str,
@@ -244,7 +250,7 @@ def wandb(
     config: dict[str, Any],
     project: str = "alrun",
     entity: str | None = None,
-    mode: str = "offline",
+    mode: WandbMode = "offline",
 ) -> WandbLogger:
     return WandbLogger(
         project=project,
@@ -327,3 +333,29 @@ def read_wandb_run(path: Path) -> dict[str, Any]:
             for i in rec.config.update:
                 out["config"][i.key] = json.loads(i.value_json)
     return out
+
+
+def _plain(node: DictConfig) -> dict[str, Any]:
+    out = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(out, dict)
+    return out
+
+
+def run_logger(cfg: DictConfig, run_dir: Path) -> Any:
+    """The experiment logger (W&B or none): one run per job, one group per sweep."""
+    hc = HydraConfig.get()
+    group = cfg.logger.get("group")
+    if group is None and hc.mode == RunMode.MULTIRUN:
+        sweep = Path(hc.sweep.dir)
+        group = f"{sweep.parent.name}_{sweep.name}"
+    given = list(hc.overrides.task)
+    tags = [f"dataset:{cfg.dataset.name}", f"task:{cfg.task.name}"]
+    tags += [f"strategy:{cfg.strategy.name}", *[f"model:{m}" for m in cfg.models], *cfg.tags]
+    return LOGGERS.get(cfg.logger.name)(
+        run_dir=run_dir,
+        group=group,
+        name=hc.job.override_dirname or "default",
+        tags=tags,
+        config={**_plain(cfg), "overrides": dict(o.split("=", 1) for o in given if "=" in o)},
+        **{k: v for k, v in _plain(cfg.logger).items() if k not in ("name", "group")},
+    )

@@ -6,11 +6,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from alrun.cli import CONF_DIR, build_parts
-from alrun.config import register_schema
+from alrun.config import CONF_DIR, register_schema
 from alrun.errors import AlrunError
 from alrun.models import MODELS
-from alrun.oracle import ORACLES
+from alrun.oracles import ORACLES
+from alrun.settings import check as check_settings
 from alrun.strategies import STRATEGIES
 from alrun.tasks import TASKS
 from alrun.tracking import LOGGERS
@@ -43,15 +43,15 @@ def test_every_option_composes_and_builds(group):
     for option in options(group):
         cfg = make(f"{group}={option}")
         try:
-            parts = build_parts(cfg)
+            parts = check_settings(cfg)
         except AlrunError as e:
             if "soft vote" in str(e):  # the ensemble alone has nothing to vote: give it two
                 cfg = make(f"{group}=[tfidf_logreg,minilm_embed_centroid,{option}]")
             else:  # an NER-only option: compose it with an NER dataset
                 assert "supports tasks" in str(e), str(e)
                 cfg = make(f"{group}={option}", "dataset=conll2003")
-            parts = build_parts(cfg)
-        assert parts["candidates"], (group, option)
+            parts = check_settings(cfg)
+        assert parts.candidates, (group, option)
         if group not in ("experiment", "candidates"):
             assert cfg[group].name == option  # name: equals the file name
 
@@ -61,7 +61,7 @@ def test_ad_hoc_candidate_list_and_model_override():
         "candidates=[tfidf_logreg,minilm_embed_centroid]", "models.tfidf_logreg.max_features=123"
     )
     assert list(cfg.models) == ["tfidf_logreg", "minilm_embed_centroid"]
-    assert build_parts(cfg)["candidates"]["tfidf_logreg"]["max_features"] == 123
+    assert check_settings(cfg).candidates["tfidf_logreg"]["max_features"] == 123
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_ad_hoc_candidate_list_and_model_override():
 )
 def test_bad_config_fails_before_any_data_or_training(overrides, message):
     with pytest.raises(AlrunError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        build_parts(make(*overrides))
+        check_settings(make(*overrides))
 
 
 def test_the_dataset_picks_its_task_and_the_task_its_candidates_and_strategy():
@@ -169,11 +169,11 @@ def test_study_presets_sweep_what_their_readmes_say():
 
 def test_committee_needs_two_candidates_and_search_spaces_are_checked():
     with pytest.raises(AlrunError, match="at least 2"):
-        build_parts(make("strategy=committee_vote_entropy", "candidates=[tfidf_logreg]"))
+        check_settings(make("strategy=committee_vote_entropy", "candidates=[tfidf_logreg]"))
     two = "candidates=[tfidf_logreg,minilm_embed_centroid]"
-    parts = build_parts(make("strategy=committee_vote_entropy", two))
-    assert parts["committee"] and set(parts["spaces"]) == {"tfidf_logreg"}
-    assert "search" not in parts["candidates"]["tfidf_logreg"]
+    parts = check_settings(make("strategy=committee_vote_entropy", two))
+    assert parts.committee and set(parts.spaces) == {"tfidf_logreg"}
+    assert "search" not in parts.candidates["tfidf_logreg"]
     for bad, message in (
         ("+models.tfidf_logreg.search.nope={type:int,low:1,high:2}", "nope"),
         ("models.tfidf_logreg.search.ngram_max.type=gaussian", "give {type"),
@@ -181,7 +181,7 @@ def test_committee_needs_two_candidates_and_search_spaces_are_checked():
         ("threads=0", "threads=0"),
     ):
         with pytest.raises(AlrunError, match=message):
-            build_parts(make(bad, two))
+            check_settings(make(bad, two))
 
 
 def test_web_oracle_has_a_fixed_run_folder_and_guards_remote_hosts(monkeypatch):
@@ -193,21 +193,21 @@ def test_web_oracle_has_a_fixed_run_folder_and_guards_remote_hosts(monkeypatch):
     assert cfg.hydra.run.dir == "outputs/annotate/bbc_news-diverse_margin-seed3"
     assert cfg.oracle.host == "127.0.0.1" and cfg.oracle.token is None
     with pytest.raises(AlrunError, match=r"oracle.host=0.0.0.0 is reachable .* oracle.token"):
-        build_parts(make("oracle=web", "oracle.host=0.0.0.0"))
-    build_parts(make("oracle=web", "oracle.host=0.0.0.0", "oracle.token=abc"))
+        check_settings(make("oracle=web", "oracle.host=0.0.0.0"))
+    check_settings(make("oracle=web", "oracle.host=0.0.0.0", "oracle.token=abc"))
     with pytest.raises(AlrunError, match=r"oracle\.prot"):
-        build_parts(make("oracle=web", "+oracle.prot=1"))
+        check_settings(make("oracle=web", "+oracle.prot=1"))
 
 
 def test_a_bad_pool_sample_fails_at_start_up():
     with pytest.raises(AlrunError, match=r"loop.pool_sample=0: give how many"):
-        build_parts(make("loop.pool_sample=0"))
-    build_parts(make("loop.pool_sample=5000"))
+        check_settings(make("loop.pool_sample=0"))
+    check_settings(make("loop.pool_sample=5000"))
 
 
 def test_a_bad_embedding_precision_fails_at_start_up():
     with pytest.raises(AlrunError, match=r"models.minilm_embed_logreg.precision='fp8': choose"):
-        build_parts(make("models.minilm_embed_logreg.precision=fp8"))
+        check_settings(make("models.minilm_embed_logreg.precision=fp8"))
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,14 @@
 """Bad input, handled: each case ends in one clear message and nothing partially written.
 
-Every case runs the real `alrun` as a user would. A bad input must exit 2 with exactly one
-`alrun: error:` line that names the file and line or the key, and says the fix; no traceback;
-a run folder holding nothing but Hydra's `.hydra/` and its log; the data left byte for byte as
-it was; no embedding cache written. W&B failing is not bad input: it warns once and the run
-finishes with its local files.
+A bad input must stop `alrun` before it trains or writes anything, with one `alrun: error:`
+line that names the file and line or the key, and says the fix. Every case is checked
+in-process (`check_overrides`: the config composed with Hydra's compose API, the run-settings
+checks, then the data read as a run reads it): the message, one line, the data left byte for
+byte as it was, nothing else written, no embedding cache. Config-only cases must fail before
+any data is read. A few cases also run the real `alrun` as a user would, for the command-line
+contract: exit status 2, exactly that one line on stderr, no traceback, a run folder holding
+nothing but Hydra's `.hydra/` and its log. W&B failing is not bad input: it warns once and the
+run finishes with its local files.
 """
 
 from __future__ import annotations
@@ -24,8 +28,6 @@ LABELS = ["neg", "pos", "neu"]
 WORDS = ["good", "bad", "fine", "great", "awful", "okay", "nice", "poor", "dull"]
 FAST = ["candidates=[tfidf_logreg]", "loop.initial_size=4", "loop.round_size=4", "loop.budget=8"]
 RUN_FILES = {".hydra", "cli.log"}  # all a failed run may leave: Hydra's config and log
-
-pytestmark = pytest.mark.slow
 
 
 def rows(n: int = 60) -> list[dict]:
@@ -307,8 +309,9 @@ CASES: list[tuple[Case, list[str]]] = [
         data_file_not_found,
         [
             "data file not found: /nonexistent/bbc-news/bbc-news.jsonl",
-            "Set dataset.path",
+            "(dataset.path under data_dir=/nonexistent)",
             "ALRUN_DATA_DIR",
+            "alrun dataset=bbc_news_hub",
         ],
     ),
     (
@@ -338,10 +341,47 @@ CASES: list[tuple[Case, list[str]]] = [
 ]
 
 
+# Fail in the run-settings checks, before any data is read.
+CONFIG_ONLY = {
+    label_set_with_one_class,
+    budget_below_initial_size,
+    empty_candidate_list,
+    task_strategy_mismatch,
+    unknown_model_name,
+    round_size_zero,
+}
+# Also run as a user would: a config error, a data file's line, a missing file.
+COMMAND_LINE = [invalid_json_on_line_n, round_size_zero, data_file_not_found]
+EXPECTED = {case: expected for case, expected in CASES}
+
+
 @pytest.mark.parametrize(
     ("case", "expected"), [pytest.param(c, e, id=c.__name__) for c, e in CASES]
 )
-def test_bad_input_ends_in_one_message_and_writes_nothing(tmp_path, case, expected):
+def test_bad_input_ends_in_one_message_and_writes_nothing(
+    tmp_path, monkeypatch, check_overrides, case, expected
+):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    data.mkdir()
+    cache.mkdir()
+    monkeypatch.chdir(tmp_path)  # whatever a run wrote to the working directory would show
+    args = args_for(FAST, [f"data_dir={data}", f"cache_dir={cache}"], case(data))
+    before = snapshot(tmp_path)
+    # a config-only case is refused on the settings alone, before any data is read
+    error = check_overrides(*args, read_data=case not in CONFIG_ONLY)
+    assert error is not None, f"{case.__name__}: no error"
+    message = str(error)
+    assert "\n" not in message, message  # one line: `alrun: error: <message>`
+    for text in expected:
+        assert text in message, message
+    assert snapshot(tmp_path) == before  # the input byte for byte as it was, nothing added
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "data"]
+    assert not any(cache.iterdir())  # no embeddings computed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.__name__) for c in COMMAND_LINE])
+def test_bad_input_exits_2_with_one_error_line(tmp_path, case):
     data, cache, run = tmp_path / "data", tmp_path / "cache", tmp_path / "run"
     data.mkdir()
     cache.mkdir()
@@ -352,7 +392,7 @@ def test_bad_input_ends_in_one_message_and_writes_nothing(tmp_path, case, expect
     errors = [line for line in proc.stderr.splitlines() if line.startswith("alrun: error:")]
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert len(errors) == 1, proc.stderr[-3000:]
-    for text in expected:
+    for text in EXPECTED[case]:
         assert text in errors[0], errors[0]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert {p.name for p in run.iterdir()} <= RUN_FILES  # no rounds, labels, model, summary
@@ -360,6 +400,7 @@ def test_bad_input_ends_in_one_message_and_writes_nothing(tmp_path, case, expect
     assert not any(cache.iterdir())  # no embeddings computed
 
 
+@pytest.mark.slow
 def test_unknown_config_option_is_hydras_message(tmp_path):
     """An option file that does not exist fails in Hydra's composition, before alrun runs."""
     data, cache, run = tmp_path / "data", tmp_path / "cache", tmp_path / "run"
@@ -401,6 +442,8 @@ def test_unknown_config_option_is_hydras_message(tmp_path):
         ),
     ],
 )
+@pytest.mark.slow
+@pytest.mark.full  # ~15 s a case, W&B's own start-up and time-outs
 def test_wandb_failing_warns_once_and_the_run_finishes(tmp_path, setup, env, extra):
     data, cache, run = tmp_path / "data", tmp_path / "cache", tmp_path / "run"
     write(data / "reviews.jsonl", jsonl_lines(rows()))

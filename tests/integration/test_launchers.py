@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from test_runs import ALRUN, ROOT, alrun, jsonl
+from test_runs import ALRUN, ROOT, jsonl
 
-pytestmark = pytest.mark.slow
+# Sweeps in the default run: test_report_runs.py (Hydra's basic launcher)
+pytestmark = [pytest.mark.slow, pytest.mark.full]
 # threads=1: jobs side by side on 2 cores, one BLAS thread each (else they thrash)
 SWEEP = [
     "strategy=random,margin",
@@ -34,18 +35,13 @@ def _runs(sweep: Path) -> dict[str, tuple[list, str]]:
     return out
 
 
-def test_joblib_and_submitit_local_sweeps_give_the_same_runs(tmp_path, bbc_slice, cache_dir):
-    for launcher in ("joblib", "submitit_local"):
-        alrun(
-            "-m",
-            f"hydra/launcher={launcher}",
-            *SWEEP,
-            "loop.budget=30",
-            f"hydra.sweep.dir={tmp_path / launcher}",
-            data=bbc_slice,
-            cache=cache_dir,
+def test_joblib_and_submitit_local_sweeps_give_the_same_runs(run_alrun):
+    joblib, submitit = (
+        _runs(
+            run_alrun("-m", f"hydra/launcher={launcher}", *SWEEP, "loop.budget=30", name=launcher)
         )
-    joblib, submitit = _runs(tmp_path / "joblib"), _runs(tmp_path / "submitit_local")
+        for launcher in ("joblib", "submitit_local")
+    )
     assert len(joblib) == 2 and joblib == submitit
 
 

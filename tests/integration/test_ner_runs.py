@@ -19,9 +19,9 @@ SMALL = (
 )
 
 
-def test_sentence_unit_run_writes_costs_metrics_and_wandb(tmp_path, data_dir, cache_dir):
-    run = tmp_path / "run"
-    alrun(*SMALL, f"hydra.run.dir={run}", data=data_dir, cache=cache_dir)
+def test_sentence_unit_run_writes_costs_metrics_and_wandb(data_dir, run_alrun):
+    # 1,500 of the 12,691 pool sentences scored a round (scoring them all: the full runs)
+    run = run_alrun(*SMALL, "loop.pool_sample=1500", data=data_dir)
     rounds = jsonl(run / "rounds.jsonl")
     assert [r["labeled"] for r in rounds] == [40, 100, 160]
     for r in rounds:
@@ -43,7 +43,9 @@ def test_sentence_unit_run_writes_costs_metrics_and_wandb(tmp_path, data_dir, ca
     assert "strategy:mnlp" in w["tags"] and "task:ner" in w["tags"]
 
 
-def test_document_unit_same_seed_same_sequence(tmp_path, data_dir, cache_dir):
+# document items in the default run: tests/unit/test_ner.py; an NER run: the test above
+@pytest.mark.full
+def test_document_unit_same_seed_same_sequence(data_dir, run_alrun):
     args = (
         "experiment=seed_study",
         "loop.initial_size=4",
@@ -52,9 +54,8 @@ def test_document_unit_same_seed_same_sequence(tmp_path, data_dir, cache_dir):
         "models.crf_ner.max_iterations=30",
         "logger=none",
     )
-    for name in ("a", "b"):
-        alrun(*args, f"hydra.run.dir={tmp_path / name}", data=data_dir, cache=cache_dir)
-    a, b = (jsonl(tmp_path / n / "labeled.jsonl") for n in ("a", "b"))
+    runs = [run_alrun(*args, name=name, data=data_dir) for name in ("a", "b")]
+    a, b = (jsonl(run / "labeled.jsonl") for run in runs)
     assert a == b and len(a) == 10
     assert {t for x in a for s in x["tags"] for t in s} <= {
         "O",
@@ -65,11 +66,14 @@ def test_document_unit_same_seed_same_sequence(tmp_path, data_dir, cache_dir):
         "B-LOCATION",
         "I-LOCATION",
     }
-    ra, rb = (jsonl(tmp_path / n / "rounds.jsonl") for n in ("a", "b"))
+    ra, rb = (jsonl(run / "rounds.jsonl") for run in runs)
     assert [r["test"] for r in ra] == [r["test"] for r in rb]
     assert [r["cost"]["documents"] for r in ra] == [4, 7, 10]
 
 
+# in-process: test_bad_input.py::test_bad_input_ends_in_one_message_and_writes_nothing
+# [task_strategy_mismatch]; the exit-code contract: test_bad_input_exits_2_with_one_error_line
+@pytest.mark.full
 def test_ner_run_with_a_multiclass_strategy_fails_before_training(tmp_path, data_dir, cache_dir):
     proc = alrun(
         "dataset=conll2003",

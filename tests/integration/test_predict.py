@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_runs import ROOT, alrun, jsonl  # same folder: pytest puts it on sys.path
+from test_runs import ROOT, jsonl  # same folder: pytest puts it on sys.path
 
 from alrun.models import MODEL_FILE, ModelContext, build_model, load_model, save_model
 from alrun.predict import main
@@ -136,11 +136,10 @@ def check_ner_task(task: dict, text: str) -> None:
 
 
 @pytest.mark.slow
-def test_predict_after_a_bbc_run(tmp_path, bbc_slice, cache_dir, bbc_rows):
-    run = tmp_path / "run"
+def test_predict_after_a_bbc_run(tmp_path, run_alrun, bbc_rows, monkeypatch, capsys):
+    """alrun-predict in-process on a real run's model (its command line: below)."""
     args = ("candidates=fast", "loop.initial_strategy=random", "strategy=margin")  # no encoder
-    args = (*args, "logger=none", "loop.budget=20", f"hydra.run.dir={run}")
-    alrun(*args, data=bbc_slice, cache=cache_dir)
+    run = run_alrun(*args, "logger=none", "loop.budget=20")
     meta = json.loads((run / "model" / MODEL_FILE).read_text())
     assert meta["task"] == "multiclass" and meta["candidate"] == "tfidf_logreg"
     assert (run / "model" / "model.joblib").is_file()
@@ -150,9 +149,9 @@ def test_predict_after_a_bbc_run(tmp_path, bbc_slice, cache_dir, bbc_rows):
         for i, t in enumerate(texts)
     ]
     lines.insert(2, "   ")  # blank lines are skipped
-    proc = predict_cli(run, lines)
-    assert proc.returncode == 0, proc.stderr
-    tasks = [json.loads(x) for x in proc.stdout.splitlines()]
+    code, out = run_main(monkeypatch, capsys, [run], "".join(x + "\n" for x in lines))
+    assert code == 0, out.err
+    tasks = [json.loads(x) for x in out.out.splitlines()]
     assert [t["text"] for t in tasks] == texts
     for i, t in enumerate(tasks):
         assert [o["id"] for o in t["options"]] == LABELS and "answer" not in t
@@ -163,16 +162,17 @@ def test_predict_after_a_bbc_run(tmp_path, bbc_slice, cache_dir, bbc_rows):
         assert t["meta"]["source"] == "x" and t["_input_hash"] == i
     # the model folder itself, and files instead of stdin/stdout
     (tmp_path / "in.jsonl").write_text(lines[0] + "\n")
-    proc = predict_cli(
-        run / "model", [], "-i", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out" / "p.jsonl")
-    )
-    assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    args = [run / "model", "-i", tmp_path / "in.jsonl", "-o", tmp_path / "out" / "p.jsonl"]
+    code, out = run_main(monkeypatch, capsys, args, "")
+    assert code == 0 and out.out == "", out.err
     assert jsonl(tmp_path / "out" / "p.jsonl") == tasks[:1]
 
 
+# the default run: NER models saved and loaded (test_ner_model_round_trip), alrun-predict
+# after a BBC run (above)
 @pytest.mark.slow
-def test_predict_after_a_conll_run(tmp_path, data_dir, cache_dir):
-    run = tmp_path / "run"
+@pytest.mark.full
+def test_predict_after_a_conll_run(data_dir, run_alrun):
     args = (
         "dataset=conll2003",
         "loop.unit=sentence",
@@ -181,9 +181,8 @@ def test_predict_after_a_conll_run(tmp_path, data_dir, cache_dir):
         "loop.budget=150",
         "models.crf_ner.max_iterations=50",
         "logger=none",
-        f"hydra.run.dir={run}",
     )
-    alrun(*args, data=data_dir, cache=cache_dir)
+    run = run_alrun(*args, data=data_dir)
     assert (run / "model" / "model.crfsuite").is_file()
     texts = [
         "EU rejects German call to boycott British lamb .",

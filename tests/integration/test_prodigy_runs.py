@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_runs import alrun, jsonl
+from test_runs import jsonl
 
 pytestmark = pytest.mark.slow
 CONVERT = [sys.executable, "-c", "from alrun.convert import main; main()"]
@@ -41,21 +41,18 @@ def _seed_file(path: Path, rows: list[dict]) -> dict[str, str]:
     return expected
 
 
-def test_bbc_run_from_30_prodigy_annotations_and_back(tmp_path, bbc_slice, cache_dir):
+def test_bbc_run_from_30_prodigy_annotations_and_back(tmp_path, bbc_slice, run_alrun):
     rows = jsonl(bbc_slice / "bbc-news" / "bbc-news.jsonl")
     seed = tmp_path / "seed.jsonl"
     expected = _seed_file(seed, rows[::7])
-    run = tmp_path / "run"
-    alrun(
+    run = run_alrun(
         f"loop.initial_from={seed}",
         "candidates=[tfidf_logreg]",
-        "strategy=margin",  # no encoder: nothing to embed
+        "strategy=margin",  # no encoder: nothing to embed (the seed set is the first batch,
+        "loop.initial_strategy=random",  # but a cold start's vectors would be computed)
         "loop.round_size=10",
         "loop.budget=50",
         "logger=none",
-        f"hydra.run.dir={run}",
-        data=bbc_slice,
-        cache=cache_dir,
     )
     assert [r["labeled"] for r in jsonl(run / "rounds.jsonl")] == [30, 40, 50]
     labeled = jsonl(run / "labeled.jsonl")
@@ -76,7 +73,10 @@ def test_bbc_run_from_30_prodigy_annotations_and_back(tmp_path, bbc_slice, cache
     assert got == [(r["text"], r["label"]) for r in labeled]
 
 
-def test_ner_run_on_a_prodigy_dataset_with_a_prodigy_seed(tmp_path, data_dir, cache_dir):
+# the default run: Prodigy NER files read, aligned and converted (tests/unit/test_prodigy.py),
+# a run seeded from Prodigy annotations (above), an NER run (test_ner_runs.py)
+@pytest.mark.full
+def test_ner_run_on_a_prodigy_dataset_with_a_prodigy_seed(tmp_path, data_dir, run_alrun):
     """CoNLL documents exported to Prodigy are the dataset; other annotations seed the run."""
     src = data_dir / "conll2003"
     train = tmp_path / "train.conll"
@@ -86,8 +86,7 @@ def test_ner_run_on_a_prodigy_dataset_with_a_prodigy_seed(tmp_path, data_dir, ca
     _convert("to-prodigy", str(src / "test.txt"), str(tmp_path / "test.jsonl"))
     seed = tmp_path / "seed.jsonl"
     seed.write_text("".join((tmp_path / "train.jsonl").read_text().splitlines(True)[:30]))
-    run = tmp_path / "run"
-    alrun(
+    run = run_alrun(
         "dataset=prodigy",
         f"dataset.path={tmp_path / 'train.jsonl'}",
         f"dataset.test_path={tmp_path / 'test.jsonl'}",
@@ -96,9 +95,7 @@ def test_ner_run_on_a_prodigy_dataset_with_a_prodigy_seed(tmp_path, data_dir, ca
         "loop.round_size=40",
         "loop.budget=110",
         "logger=none",
-        f"hydra.run.dir={run}",
         data=data_dir,
-        cache=cache_dir,
     )
     rounds = jsonl(run / "rounds.jsonl")
     assert [r["labeled"] for r in rounds] == [30, 70, 110]

@@ -8,19 +8,19 @@ import sys
 
 import numpy as np
 import pytest
-from test_runs import ROOT, alrun, jsonl
+from test_runs import ROOT, jsonl
 
 from alrun.tracking import aulc
 
-pytestmark = pytest.mark.slow
+# The report's numbers by hand in the default run: tests/unit/test_report.py
+pytestmark = [pytest.mark.slow, pytest.mark.full]
 
 
-def test_report_of_a_sweep_with_a_killed_job(tmp_path, bbc_slice, cache_dir, monkeypatch):
+def test_report_of_a_sweep_with_a_killed_job(run_alrun, monkeypatch):
     # one BLAS thread: on a busy 2-core machine OpenBLAS's spinning threads make these tiny
     # fits 10x slower (35 s instead of 4 s a job, measured)
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
-    sweep = tmp_path / "sweep"
-    alrun(
+    sweep = run_alrun(
         "-m",
         "strategy=random,margin",
         "seed=0,1",
@@ -28,9 +28,7 @@ def test_report_of_a_sweep_with_a_killed_job(tmp_path, bbc_slice, cache_dir, mon
         "loop.initial_strategy=random",  # no encoder: nothing to embed
         "loop.budget=30",
         "logger=none",
-        f"hydra.sweep.dir={sweep}",
-        data=bbc_slice,
-        cache=cache_dir,
+        name="sweep",
     )
     killed = sweep / "3"  # margin, seed 1: as if killed after its first round
     (killed / "summary.json").unlink()

@@ -61,11 +61,14 @@ def results(run: Path) -> tuple:
     )
 
 
+# in the default run: a SIGKILLed web run resumes from its checkpoint (test_web.py::
+# test_killed_mid_batch_resumes_with_every_saved_answer); the loop's resume by hand
+# (tests/unit/test_loop.py::test_resume_continues_exactly_where_the_run_stopped)
+@pytest.mark.full
 def test_sigkill_mid_round_3_then_resume_equals_an_uninterrupted_run(
-    tmp_path, bbc_slice, cache_dir
+    tmp_path, bbc_slice, cache_dir, run_alrun
 ):
-    whole = tmp_path / "whole"
-    assert alrun(*ARGS, f"hydra.run.dir={whole}", data=bbc_slice, cache=cache_dir).returncode == 0
+    whole = run_alrun(*ARGS, name="whole")
 
     run = tmp_path / "killed"
     proc = subprocess.Popen(
@@ -97,12 +100,13 @@ def test_sigkill_mid_round_3_then_resume_equals_an_uninterrupted_run(
     )
 
 
+# a changed config refused in the default run: test_web.py (the annotator's database)
+@pytest.mark.full
 def test_resume_refuses_other_settings_and_a_folder_without_checkpoint(
-    tmp_path, bbc_slice, cache_dir
+    tmp_path, bbc_slice, cache_dir, run_alrun
 ):
-    run = tmp_path / "run"
     args = ("candidates=[tfidf_logreg]", "loop.budget=20", "logger=none")
-    assert alrun(*args, f"hydra.run.dir={run}", data=bbc_slice, cache=cache_dir).returncode == 0
+    run = run_alrun(*args)
 
     def files() -> dict[str, bytes]:  # Hydra's own log and .hydra/ aside
         return {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.suffix != ".log"}

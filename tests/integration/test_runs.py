@@ -17,6 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 ALRUN = [sys.executable, "-c", "from alrun.cli import main; main()"]
 
 pytestmark = pytest.mark.slow
+# One window of 64 tokens per article (the YAML: up to 4 of 256) for the document vectors and
+# every embedding candidate alike, one cache entry: embedding the slice at the defaults is the
+# largest single cost of a run here (~45 s on 2 cores), paid by the `full` runs below.
+SHORT_EMBEDDINGS = [
+    f"{key}.{param}={value}"
+    for key in (
+        "features",
+        "models.minilm_tfidf_logreg",
+        "models.minilm_embed_logreg",
+        "models.minilm_embed_centroid",
+    )
+    for param, value in (("max_length", 64), ("max_windows", 1))
+]
 
 
 def alrun(*args: str, data: Path, cache: Path, check: bool = True) -> subprocess.CompletedProcess:
@@ -39,9 +52,8 @@ def jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_two_real_rounds_write_files_and_wandb_history(tmp_path, bbc_slice, cache_dir):
-    run = tmp_path / "run"
-    alrun("loop.budget=20", f"hydra.run.dir={run}", data=bbc_slice, cache=cache_dir)
+def test_two_real_rounds_write_files_and_wandb_history(run_alrun):
+    run = run_alrun("loop.budget=20", *SHORT_EMBEDDINGS)  # the default experiment
     rounds = jsonl(run / "rounds.jsonl")
     assert [r["labeled"] for r in rounds] == [10, 20]
     default = {"minilm_tfidf_logreg", "minilm_embed_logreg", "minilm_embed_centroid", "ensemble"}
@@ -77,30 +89,24 @@ def test_two_real_rounds_write_files_and_wandb_history(tmp_path, bbc_slice, cach
     assert "strategy:diverse_margin" in w["tags"] and w["config"]["loop"]["budget"] == 20
 
 
-def test_same_command_twice_is_identical(tmp_path, bbc_slice, cache_dir):
+# also in the default run: a resumed run equals an uninterrupted one (test_resume.py), runs
+# with test labels changed take the same decisions (test_tuning.py, full)
+@pytest.mark.full
+def test_same_command_twice_is_identical(run_alrun):
     args = ("loop.budget=30", "strategy=entropy", "logger=none")
-    alrun(*args, f"hydra.run.dir={tmp_path / 'a'}", data=bbc_slice, cache=cache_dir)
-    alrun(*args, f"hydra.run.dir={tmp_path / 'b'}", data=bbc_slice, cache=cache_dir)
-    a, b = tmp_path / "a", tmp_path / "b"
+    a, b = run_alrun(*args, name="a"), run_alrun(*args, name="b")
     assert (a / "labeled.jsonl").read_text() == (b / "labeled.jsonl").read_text()
     assert [r["test"] for r in jsonl(a / "rounds.jsonl")] == [
         r["test"] for r in jsonl(b / "rounds.jsonl")
     ]
-    alrun(*args, "seed=1", f"hydra.run.dir={tmp_path / 'c'}", data=bbc_slice, cache=cache_dir)
-    assert (a / "labeled.jsonl").read_text() != (tmp_path / "c" / "labeled.jsonl").read_text()
+    c = run_alrun(*args, "seed=1", name="c")
+    assert (a / "labeled.jsonl").read_text() != (c / "labeled.jsonl").read_text()
 
 
-def test_multirun_sweep_gives_one_wandb_run_per_job_in_one_group(tmp_path, bbc_slice, cache_dir):
-    sweep = tmp_path / "sweep"
-    alrun(
-        "-m",
-        "strategy=random,margin",
-        "seed=0,1",
-        "loop.budget=30",
-        f"hydra.sweep.dir={sweep}",
-        data=bbc_slice,
-        cache=cache_dir,
-    )
+# sweeps in the default run: test_report_runs.py
+@pytest.mark.full
+def test_multirun_sweep_gives_one_wandb_run_per_job_in_one_group(run_alrun):
+    sweep = run_alrun("-m", "strategy=random,margin", "seed=0,1", "loop.budget=30", name="sweep")
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert len(jobs) == 4
     groups, labelled, summary_keys, varied = set(), [], [], set()
@@ -132,20 +138,21 @@ def test_multirun_sweep_gives_one_wandb_run_per_job_in_one_group(tmp_path, bbc_s
     assert "target/labels" in summary_keys[0]
 
 
-def test_cold_start_diverse_batches_and_a_kept_vote(tmp_path, bbc_slice, cache_dir):
+# the default experiment (typiclust, diverse_margin, the vote) runs in
+# test_two_real_rounds_write_files_and_wandb_history; the pure functions in tests/unit
+@pytest.mark.full
+def test_cold_start_diverse_batches_and_a_kept_vote(run_alrun, bbc_slice, cache_dir):
     """loop.initial_strategy=typiclust picks the first batch from the pool's document vectors
     (the same picks as the pure function on the cached embeddings); diverse_margin chooses
     the next; the ensemble competes, and whatever is kept is saved and predicts."""
     from hydra import compose, initialize_config_dir
 
-    from alrun.cli import CONF_DIR
-    from alrun.config import register_schema
+    from alrun.config import CONF_DIR, register_schema
     from alrun.data import load_splits
     from alrun.models import ModelContext
     from alrun.models.embeddings import embedding_table
     from alrun.strategies import cold_start
 
-    run = tmp_path / "run"
     args = [
         "loop.budget=30",
         "loop.initial_strategy=typiclust",
@@ -153,7 +160,7 @@ def test_cold_start_diverse_batches_and_a_kept_vote(tmp_path, bbc_slice, cache_d
         "candidates=[minilm_embed_logreg,minilm_embed_centroid,ensemble]",
         "logger=none",
     ]
-    alrun(*args, f"hydra.run.dir={run}", data=bbc_slice, cache=cache_dir)
+    run = run_alrun(*args)
     register_schema()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[*args, f"data_dir={bbc_slice}"])

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from test_runs import alrun, jsonl
+from test_runs import jsonl
 
-pytestmark = pytest.mark.slow
+# Tuning in the default run: tests/unit/test_loop.py (trials reproducible, per seed)
+pytestmark = [pytest.mark.slow, pytest.mark.full]
 LABELS = ["business", "entertainment", "politics", "sport", "tech"]
 
 
@@ -26,9 +27,8 @@ def _data(tmp_path: Path, bbc_slice: Path) -> tuple[Path, Path, Path]:
     return d, d / "test_gold.jsonl", d / "test_rotated.jsonl"
 
 
-def _run(tmp_path: Path, name: str, data: Path, test: Path, cache: Path, *extra: str) -> list:
-    run = tmp_path / name
-    alrun(
+def _run(run_alrun, name: str, data: Path, test: Path) -> list:
+    run = run_alrun(
         "dataset=custom_file",
         "dataset.path=pool.jsonl",
         f"dataset.test_path={test}",
@@ -40,19 +40,17 @@ def _run(tmp_path: Path, name: str, data: Path, test: Path, cache: Path, *extra:
         "selection.trials=5",
         "loop.budget=30",
         "logger=none",
-        f"hydra.run.dir={run}",
-        *extra,
+        name=name,
         data=data,
-        cache=cache,
     )
     return jsonl(run / "rounds.jsonl")
 
 
-def test_tuning_is_reproducible_changes_params_and_never_reads_test(tmp_path, bbc_slice, cache_dir):
+def test_tuning_is_reproducible_changes_params_and_never_reads_test(tmp_path, bbc_slice, run_alrun):
     data, gold, rotated = _data(tmp_path, bbc_slice)
-    a = _run(tmp_path, "a", data, gold, cache_dir)
-    again = _run(tmp_path, "again", data, gold, cache_dir)
-    poisoned = _run(tmp_path, "poisoned", data, rotated, cache_dir)
+    a = _run(run_alrun, "a", data, gold)
+    again = _run(run_alrun, "again", data, gold)
+    poisoned = _run(run_alrun, "poisoned", data, rotated)
     tuned = [r["tuned"]["tfidf_logreg"] for r in a]
     assert set(tuned[0]) == {"ngram_max", "sublinear_tf", "max_features"}
     assert len({json.dumps(t, sort_keys=True) for t in tuned}) > 1  # re-tuned as labels grow

@@ -1,7 +1,9 @@
 """`oracle=web` over HTTP: resume after SIGKILL, forged answers, sessions, auth, export.
 
 Real `alrun` processes on real data slices, a real SQLite file, requests like the page sends.
-The browser itself is driven in test_web_browser.py.
+The browser itself is driven in test_web_browser.py. The annotator's state, answer checks and
+HTTP checks are unit-tested in-process in tests/unit/test_web_store.py; the end-to-end repeats
+of those here are marked `full` (`make test-full`, CI).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from web_args import BBC, NER
 
 from alrun.data import load_token_splits
 from alrun.models import ModelContext, build_model
-from alrun.oracle import OracleContext
+from alrun.oracles import OracleContext
 from alrun.tasks import Ner, entities
 
 pytestmark = pytest.mark.slow
@@ -43,6 +45,8 @@ def jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+# in-process: tests/unit/test_web_store.py::test_the_database_url_file_and_wal_journal
+@pytest.mark.full
 def test_sqlite_file_is_in_the_run_folder_in_wal_mode(serve, bbc_slice, tmp_path):
     s = serve(*BBC, "loop.initial_size=2", "loop.budget=4", data=bbc_slice, run=tmp_path / "r")
     s.wait_round(0)
@@ -50,6 +54,8 @@ def test_sqlite_file_is_in_the_run_folder_in_wal_mode(serve, bbc_slice, tmp_path
         assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
 
 
+# in-process: tests/unit/test_web_store.py::test_the_database_url_file_and_wal_journal
+@pytest.mark.full
 def test_an_sqlalchemy_url_puts_the_answers_there(serve, bbc_slice, tmp_path):
     url = f"sqlite:///{tmp_path / 'shared' / 'team.db'}"
     (tmp_path / "shared").mkdir()
@@ -160,6 +166,9 @@ def test_killed_mid_batch_resumes_with_every_saved_answer(serve, bbc_slice, tmp_
     assert sorted(r["target"] for r in jsonl(back)) == sorted(given.values())
 
 
+# in-process: test_web_store.py::test_forged_ner_answers_are_refused_and_store_nothing
+# and ::test_http_token_content_type_and_session_checks
+@pytest.mark.full
 def test_forged_answers_are_refused_with_4xx_and_change_nothing(serve, conll_files, tmp_path):
     run = tmp_path / "run"
     s = serve(*NER, "loop.initial_size=3", "loop.budget=6", data=conll_files, run=run)
@@ -214,6 +223,8 @@ def test_forged_answers_are_refused_with_4xx_and_change_nothing(serve, conll_fil
     ]
 
 
+# in-process: test_web_store.py::test_sessions_hold_one_task_each_and_abandoned_tasks_return
+@pytest.mark.full
 def test_sessions_hold_one_task_each_and_abandoned_tasks_return(serve, bbc_slice, tmp_path):
     run = tmp_path / "run"
     args = (*BBC, "loop.initial_size=3", "loop.budget=3", "oracle.lease_seconds=2")
@@ -259,6 +270,8 @@ def test_sessions_hold_one_task_each_and_abandoned_tasks_return(serve, bbc_slice
         )
 
 
+# in-process: tests/unit/test_web_store.py::test_http_token_content_type_and_session_checks
+@pytest.mark.full
 def test_a_token_guards_the_annotator(serve, bbc_slice, tmp_path):
     s = serve(
         *BBC,
@@ -281,6 +294,8 @@ def test_a_token_guards_the_annotator(serve, bbc_slice, tmp_path):
     assert s.api("/api/status", headers={"Cookie": "alrun_token=s3cret"})[0] == 200
 
 
+# in-process: test_compose.py::test_web_oracle_has_a_fixed_run_folder_and_guards_remote_hosts
+@pytest.mark.full
 def test_off_loopback_without_a_token_fails_before_loading_data(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "ALRUN_WEB_TOKEN"}
     proc = subprocess.run(
@@ -327,7 +342,9 @@ def test_ner_tasks_are_prefilled_with_the_kept_models_entities(conll_files, tmp_
     """In-process: a real CRF, the real server and database; the page's requests by urllib."""
     from omegaconf import OmegaConf
 
-    from alrun.oracle import web
+    from alrun.oracles import ORACLES
+
+    web = ORACLES.get("web")
 
     cfg = OmegaConf.create(
         {

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from web_args import BBC, NER
 
-from alrun import prodigy
+from alrun.data import prodigy
 
 pytestmark = pytest.mark.slow
 
@@ -195,6 +195,9 @@ def test_script_in_an_article_shows_as_text(serve, page, tmp_path):
     assert page.evaluate("window.__pwned") is None
 
 
+# NER answers (spans on token edges, suggestions) in the default run: test_web_store.py and
+# test_web.py::test_ner_tasks_are_prefilled_with_the_kept_models_entities
+@pytest.mark.full
 def test_conll_sentences_labelled_by_mouse_spans(serve, page, conll_files, tmp_path):
     # 40 sentences seeded from a Prodigy file train the CRF, so round 1 comes pre-filled
     seeds = [json.loads(x) for x in (conll_files / "train.jsonl").read_text().splitlines()[:40]]

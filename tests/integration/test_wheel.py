@@ -4,7 +4,8 @@ The wheel is built from the source tree, installed with `pip install --no-deps` 
 virtualenv, and run from a folder outside the source tree. The fresh environment sees this
 environment's dependencies (torch, hydra, ...) through a `.pth` line, not through a site
 directory, so the editable install's own `.pth` hooks are not processed there and the source
-tree never reaches its `sys.path`; the test asserts it.
+tree never reaches its `sys.path`; the test asserts it. The `full` test installs the wheel
+with its dependencies from the package index into a virtualenv of its own, as a user would.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def test_wheel_ships_the_config_tree_and_the_page(wheel: Path) -> None:
     assert {"alrun/web/static/index.html", "alrun/web/static/app.js"} <= names
 
 
+# the default run checks what the wheel ships (above)
+@pytest.mark.full
 def test_wheel_runs_a_real_experiment_outside_the_source_tree(
     fresh: Path, tmp_path: Path, bbc_slice: Path
 ) -> None:
@@ -111,3 +114,29 @@ def test_wheel_runs_a_real_experiment_outside_the_source_tree(
     assert (tmp_path / "sweep" / "report.png").is_file()
     for tool in ("alrun-convert", "alrun-predict"):
         assert "usage:" in _sh(bin_ / tool, "--help", cwd=tmp_path, env=env)
+
+
+@pytest.mark.full
+def test_wheel_installs_with_its_dependencies(wheel: Path, tmp_path: Path, bbc_slice: Path) -> None:
+    """`pip install alrun-*.whl` resolves every dependency (torch pinned first, as the README
+    says) and the installed `alrun` runs a real round from outside the tree."""
+    venv = tmp_path / "venv"
+    _sh(sys.executable, "-m", "venv", venv, cwd=tmp_path)
+    pip = venv / "bin" / "pip"
+    _sh(pip, "install", "-q", "torch==2.13.0", cwd=tmp_path)
+    _sh(pip, "install", "-q", wheel, cwd=tmp_path)
+    env = {**os.environ, "ALRUN_DATA_DIR": str(bbc_slice), "PYTHONPATH": ""}
+    env["ALRUN_CACHE_DIR"] = str(tmp_path / "cache")
+    _sh(
+        venv / "bin" / "alrun",
+        "candidates=[tfidf_logreg]",
+        "strategy=margin",
+        "loop.initial_strategy=random",
+        "loop.budget=20",
+        "logger=none",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        env=env,
+    )
+    rows = (tmp_path / "run" / "rounds.jsonl").read_text().splitlines()
+    assert [json.loads(r)["labeled"] for r in rows] == [10, 20]

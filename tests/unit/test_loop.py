@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from alrun.errors import AlrunError
 from alrun.loop import Resume, active_learning
 from alrun.models import ModelContext
-from alrun.oracle import Labels
+from alrun.oracles import Labels
 from alrun.selection import select_best, validation_splits
 from alrun.strategies import margin, random, top_k
 from alrun.tasks import multiclass

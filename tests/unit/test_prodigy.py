@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from alrun import prodigy
 from alrun.convert import main as convert
-from alrun.data import load_splits, load_token_splits, read_conll
+from alrun.data import load_splits, load_token_splits, prodigy, read_conll
 from alrun.errors import AlrunError
 
 OBAMA = {

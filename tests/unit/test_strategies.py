@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from alrun.cli import CONF_DIR
+from alrun.config import CONF_DIR
 from alrun.strategies import (
     BATCH,
     STRATEGIES,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from alrun.errors import AlrunError
-from alrun.models import MODELS, ModelContext
+from alrun.models.base import MODELS, ModelContext
 from alrun.strategies import Predictions, sequence_predictions
 
 MODEL_FILE = "model.crfsuite"
@@ -92,7 +92,8 @@ class _FeatureCache:
     """Features of recently seen sentences: the pool is featurised once, not every round."""
 
     def __init__(self, size: int = 60000) -> None:
-        self.size, self.data = size, OrderedDict()
+        self.size = size
+        self.data: OrderedDict[tuple[str, ...], Any] = OrderedDict()  # pycrfsuite.ItemSequence
 
     def get(self, tokens: Sequence[str]) -> Any:
         import pycrfsuite

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from alrun.errors import AlrunError
-from alrun.models import MODELS, ModelContext
+from alrun.models.base import MODELS, ModelContext
 from alrun.models.linear import Tfidf, TunedLogReg, chunked_proba
 from alrun.progress import progress_bar
 from alrun.strategies import Predictions
@@ -243,7 +243,7 @@ class EmbeddingTable:
             return encode(list(texts), *self.args)
         X = self.matrix[np.maximum(rows, 0)]
         if len(missing):
-            X[missing] = encode([texts[i] for i in missing], *self.args)
+            X[missing] = encode([texts[i] for i in missing.tolist()], *self.args)
         return X
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from alrun.models import MODELS, Model, ModelContext, build_model
+from alrun.models.base import MODELS, Model, ModelContext, build_model
 from alrun.strategies import Predictions
 
 ENSEMBLE = "ensemble"

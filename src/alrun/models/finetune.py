@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alrun.models import MODELS, ModelContext
+from alrun.models.base import MODELS, ModelContext
 from alrun.models.embeddings import PACKAGED, resolve_model_path
 from alrun.progress import progress_bar
 from alrun.strategies import Predictions
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 HEAD = "head.safetensors"  # the classifier on the pooled tokens, next to the encoder's files
 
@@ -37,11 +42,15 @@ class FineTuned:
         self.ctx, self.path = ctx, resolve_model_path(encoder)
         self.max_length, self.epochs, self.batch_size = max_length, epochs, batch_size
         self.lr, self.weight_decay, self.warmup, self.scale = lr, weight_decay, warmup, scale
-        self.encoder = self.head = self.tok = None
+        # set by fit or load
+        self.encoder: PreTrainedModel | None = None
+        self.head: torch.nn.Linear | None = None
+        self.tok: PreTrainedTokenizerBase | None = None
 
     def _logits(self, texts: Sequence[str]):
         import torch
 
+        assert self.head is not None, "fit first"
         return self.head(torch.nn.functional.normalize(self._pool_only(texts), dim=1))
 
     def fit(self, texts: Sequence[str], labels: np.ndarray) -> None:
@@ -90,6 +99,7 @@ class FineTuned:
         self.encoder.eval()
 
     def _pool_only(self, texts: Sequence[str]):
+        assert self.tok is not None and self.encoder is not None, "fit first"
         batch = self.tok(
             list(texts),
             padding=True,
@@ -119,7 +129,9 @@ class FineTuned:
         the linear head on the pooled tokens is not a transformers head: head.safetensors."""
         from safetensors.torch import save_file
 
-        assert self.encoder is not None, "fit first"
+        assert self.encoder is not None and self.tok is not None and self.head is not None, (
+            "fit first"
+        )
         self.encoder.save_pretrained(path)
         self.tok.save_pretrained(path)
         save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, path / HEAD)

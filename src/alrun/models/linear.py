@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import ThreadpoolController
 
-from alrun.models import MODELS, ModelContext, expand_probs
+from alrun.models.base import MODELS, ModelContext, expand_probs
 from alrun.strategies import Predictions
 
 

@@ -11,14 +11,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from alrun.data import to_iob2
 from alrun.errors import AlrunError
-from alrun.models import MODELS, ModelContext
+from alrun.models.base import MODELS, ModelContext
 from alrun.progress import progress_bar
 from alrun.strategies import Predictions, sequence_predictions
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 
 def entity_types(label_names: Sequence[str]) -> list[str]:
@@ -85,11 +89,14 @@ class SpacyNER:
         self.beam_width, self.beam_density = beam_width, beam_density
         self.arch = {"width": width, "depth": depth, "embed_size": embed_size}
         self.hidden_width = hidden_width
-        self.nlp = self.averages = None
+        self.nlp: Language | None = None  # set by fit or load
+        # thinc's averaged weights by (model id, parameter name)
+        self.averages: dict[tuple[int, str], Any] | None = None
 
     def _doc(self, tokens: Sequence[str]):
         from spacy.tokens import Doc
 
+        assert self.nlp is not None, "fit first"
         # spaCy rejects empty words; "_" keeps the one-word-per-token alignment
         return Doc(self.nlp.vocab, words=[w if w else "_" for w in tokens])
 

@@ -12,14 +12,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from alrun.errors import AlrunError
-from alrun.models import MODELS, ModelContext
+from alrun.models.base import MODELS, ModelContext
 from alrun.models.embeddings import PACKAGED, resolve_model_path
 from alrun.progress import progress_bar
 from alrun.strategies import Predictions, sequence_predictions
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 Chunk = tuple[int, int, list[list[int]]]  # (sentence, first word, sub-word ids of each word)
 
@@ -74,7 +78,9 @@ class TokenClassifier:
         self.max_length, self.epochs, self.min_steps = max_length, epochs, min_steps
         self.batch_size, self.lr, self.head_lr = batch_size, lr, head_lr
         self.weight_decay, self.warmup = weight_decay, warmup
-        self.model = self.tok = None
+        # set by fit or load
+        self.model: PreTrainedModel | None = None
+        self.tok: PreTrainedTokenizerFast | None = None
 
     # -- sub-words -------------------------------------------------------------------------
 
@@ -87,9 +93,10 @@ class TokenClassifier:
         """
         room = self.max_length - 2
         todo = [i for i, s in enumerate(sentences) if len(s)]
-        out = []
+        out: list[Chunk] = []
         if not todo:
             return out
+        assert self.tok is not None, "fit first"
         enc = self.tok(
             [list(sentences[i]) for i in todo],
             is_split_into_words=True,
@@ -117,6 +124,7 @@ class TokenClassifier:
         import torch
 
         tok = self.tok
+        assert tok is not None, "fit first"
         seqs, firsts = [], []
         for _, _, pieces in chunks:
             ids, first = [tok.cls_token_id], []
@@ -228,7 +236,7 @@ class TokenClassifier:
 
     def save(self, path: Path) -> None:
         """Model (with its tag names as id2label) and tokenizer by `save_pretrained`."""
-        assert self.model is not None, "fit first"
+        assert self.model is not None and self.tok is not None, "fit first"
         self.model.save_pretrained(path)
         self.tok.save_pretrained(path)
 

@@ -256,7 +256,7 @@ def check_spans(task: dict[str, Any], spans: Any, labels: Sequence[str]) -> list
         if not isinstance(span, dict):
             raise HttpError(400, f"span {k} is not an object")
         s, start, end, label = (span.get(x) for x in ("sentence", "start", "end", "label"))
-        if not all(type(v) is int for v in (s, start, end)):
+        if not (type(s) is int and type(start) is int and type(end) is int):
             raise HttpError(400, f"span {k}: sentence, start and end must be integers")
         if not 0 <= s < len(sentences):
             raise HttpError(400, f"span {k}: sentence {s} is out of range (0-{len(sentences) - 1})")

@@ -15,15 +15,22 @@ Every example that is not converted is listed, by reason and line, in a Report.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alrun.data import _read_jsonl, to_iob2
+from alrun.data.records import read_jsonl
+from alrun.data.tags import spans_from_tags, spans_to_tags, to_iob2
 from alrun.errors import AlrunError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+log = logging.getLogger("alrun.data")  # the package's logger, as before it was split
 
 ALIGNMENTS = ("strict", "contract", "expand")
 ANSWERS = ("accept", "reject", "ignore")
@@ -86,32 +93,6 @@ def align(
     else:  # expand
         inside = [i for i, t in enumerate(tokens) if t["start"] < end and t["end"] > start]
     return (inside[0], inside[-1]) if inside else None
-
-
-def spans_to_tags(n: int, spans: Iterable[tuple[int, int, str]]) -> list[str]:
-    """(first token, last token inclusive, label) spans -> IOB2 tags; spans must not overlap."""
-    tags = ["O"] * n
-    for a, b, label in spans:
-        tags[a] = f"B-{label}"
-        for k in range(a + 1, b + 1):
-            tags[k] = f"I-{label}"
-    return tags
-
-
-def spans_from_tags(tokens: Sequence[dict[str, Any]], tags: Sequence[str]) -> list[dict[str, Any]]:
-    """IOB tags -> Prodigy spans with character offsets, chunked the way conlleval chunks."""
-    from alrun.tasks import entities
-
-    return [
-        {
-            "start": tokens[a]["start"],
-            "end": tokens[b - 1]["end"],
-            "token_start": a,
-            "token_end": b - 1,
-            "label": label,
-        }
-        for a, b, label in entities(tags)
-    ]
 
 
 def ner_task(
@@ -183,6 +164,27 @@ def _lines(lines: Sequence[int], limit: int = 20) -> str:
     return f"line{'s' if len(lines) > 1 else ''} {shown}{more}"
 
 
+def check_report(report: Report, alignment: str | None) -> None:
+    """Log what a Prodigy file gave; stop (naming every line) where the conversion failed.
+
+    For datasets and seed sets read in a run (`alrun-convert` prints its reports itself).
+    `alignment`: the NER span alignment applied, None for text classification (no spans).
+    """
+    if report.failed(alignment or "strict"):
+        snap = report.skipped and alignment == "strict"
+        raise AlrunError(
+            f"{report.text()}\nfix those lines"
+            + (", or set dataset.alignment=contract|expand" if snap else "")
+        )
+    lost = report.skipped or report.not_data or report.adjusted
+    (log.warning if lost else log.info)("%s", report.text())
+
+
+def dataset_options(cfg: DictConfig) -> tuple[str, str]:
+    """(alignment, tokenizer) for NER tasks: dataset.alignment and dataset.tokenizer, defaulted."""
+    return str(cfg.get("alignment") or "strict"), str(cfg.get("tokenizer") or "blank:en")
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -214,7 +216,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise AlrunError(f"{path} is a directory; name a Prodigy JSONL file")
     if not path.exists():
         raise AlrunError(f"Prodigy file not found: {path}")
-    for where, rec in _read_jsonl(path):
+    for where, rec in read_jsonl(path):
         yield int(where.rsplit(" ", 1)[1]), rec
 
 
@@ -305,36 +307,52 @@ def read_ner(
     by_key: dict[Any, list[NerExample]] = {}
     for n, rec in _records(path):
         report.read += 1
-        answer = _answer(rec, n, report)
-        if answer is None:
-            continue
-        if answer == "reject":
-            report.add("not_data", "answer reject (a rejected NER task is not gold)", n)
-            continue
-        text = rec["text"]
-        if "tokens" in rec:
-            tokens = _check_tokens(text, rec["tokens"])
-            if tokens is None:
-                report.add("skipped", "tokens without text/start/end matching the text", n)
-                continue
-        else:
-            tokens = tokenize(text, tokenizer)
-        if not tokens:
-            report.add("skipped", "no tokens", n)
-            continue
-        spans = _ner_spans(rec, tokens, alignment, n, report)
-        if spans is None:
-            continue
-        key = rec.get("_input_hash", ("line", n))
-        tags = spans_to_tags(len(tokens), spans)
-        keep = [i for i, t in enumerate(tokens) if t["text"].strip()]
-        if len(keep) < len(tokens):  # Prodigy keeps spaCy's whitespace tokens; IOB cannot
-            tokens = [{**tokens[i], "id": k} for k, i in enumerate(keep)]
-            tags = to_iob2([tags[i] for i in keep], f"{path} line {n}")
-        ex = NerExample(n, text, tokens, tags, rec.get("meta") or {}, key)
-        by_key.setdefault(key, []).append(ex)
+        ex = _ner_example(path, n, rec, alignment, tokenizer, report)
+        if ex is not None:
+            by_key.setdefault(ex.key, []).append(ex)
+    examples = _merge_ner(by_key.values(), report)
+    examples.sort(key=lambda e: e.line)
+    report.converted = len(examples)
+    return examples, report
+
+
+def _ner_example(
+    path: Path, n: int, rec: dict[str, Any], alignment: str, tokenizer: str, report: Report
+) -> NerExample | None:
+    """Line `n` as tokens + IOB2 tags; None (reported) when it is not data or cannot convert."""
+    answer = _answer(rec, n, report)
+    if answer is None:
+        return None
+    if answer == "reject":
+        report.add("not_data", "answer reject (a rejected NER task is not gold)", n)
+        return None
+    text = rec["text"]
+    if "tokens" in rec:
+        tokens = _check_tokens(text, rec["tokens"])
+        if tokens is None:
+            report.add("skipped", "tokens without text/start/end matching the text", n)
+            return None
+    else:
+        tokens = tokenize(text, tokenizer)
+    if not tokens:
+        report.add("skipped", "no tokens", n)
+        return None
+    spans = _ner_spans(rec, tokens, alignment, n, report)
+    if spans is None:
+        return None
+    key = rec.get("_input_hash", ("line", n))
+    tags = spans_to_tags(len(tokens), spans)
+    keep = [i for i, t in enumerate(tokens) if t["text"].strip()]
+    if len(keep) < len(tokens):  # Prodigy keeps spaCy's whitespace tokens; IOB cannot
+        tokens = [{**tokens[i], "id": k} for k, i in enumerate(keep)]
+        tags = to_iob2([tags[i] for i in keep], f"{path} line {n}")
+    return NerExample(n, text, tokens, tags, rec.get("meta") or {}, key)
+
+
+def _merge_ner(groups: Iterable[list[NerExample]], report: Report) -> list[NerExample]:
+    """One example per input: identical annotations merge, differing ones are all skipped."""
     examples = []
-    for group in by_key.values():
+    for group in groups:
         first = group[0]
         if all(g.words == first.words and g.tags == first.tags for g in group):
             examples.append(first)
@@ -350,9 +368,7 @@ def read_ner(
                 "same input annotated differently (conflict: resolve with prodigy review)",
                 *(g.line for g in group),
             )
-    examples.sort(key=lambda e: e.line)
-    report.converted = len(examples)
-    return examples, report
+    return examples
 
 
 def read_textcat(
@@ -374,33 +390,57 @@ def read_textcat(
         if answer is None:
             continue
         key = rec.get("_input_hash", ("line", n))
-        if "options" in rec:
-            for o in rec["options"] or []:
-                if isinstance(o, dict) and "id" in o:
-                    seen_labels.setdefault(str(o["id"]), None)
-            if answer == "reject":
-                report.add("not_data", "answer reject on a choice task (not gold)", n)
-                continue
-            chosen = [str(x) for x in rec.get("accept") or []]
-            if len(chosen) != 1:
-                report.add(
-                    "skipped",
-                    f"{'no option' if not chosen else 'several options'} accepted "
-                    "(multiclass needs exactly one)",
-                    n,
-                )
-                continue
-            label, target = chosen[0], pos
-        elif rec.get("label") is not None:
-            label = str(rec["label"])
-            target = pos if answer == "accept" else neg
-        else:
-            report.add("skipped", "neither `label` nor `options`", n)
+        vote = _textcat_vote(rec, n, answer, report, seen_labels)
+        if vote is None:
             continue
+        label, accepted = vote
         seen_labels.setdefault(label, None)
-        target.setdefault(key, {}).setdefault(label, []).append(n)
+        (pos if accepted else neg).setdefault(key, {}).setdefault(label, []).append(n)
         first.setdefault(key, (n, rec["text"], rec.get("meta") or {}))
     names = list(labels) if labels else list(seen_labels)
+    examples = _textcat_examples(first, pos, neg, names, report)
+    examples.sort(key=lambda e: e.line)
+    report.converted = len(examples)
+    return examples, report
+
+
+def _textcat_vote(
+    rec: dict[str, Any], n: int, answer: str, report: Report, seen_labels: dict[str, None]
+) -> tuple[str, bool] | None:
+    """(label, accepted) of one line; None (reported) when it gives no label.
+
+    A choice task's options join `seen_labels` even when the line gives no label."""
+    if "options" in rec:
+        for o in rec["options"] or []:
+            if isinstance(o, dict) and "id" in o:
+                seen_labels.setdefault(str(o["id"]), None)
+        if answer == "reject":
+            report.add("not_data", "answer reject on a choice task (not gold)", n)
+            return None
+        chosen = [str(x) for x in rec.get("accept") or []]
+        if len(chosen) != 1:
+            report.add(
+                "skipped",
+                f"{'no option' if not chosen else 'several options'} accepted "
+                "(multiclass needs exactly one)",
+                n,
+            )
+            return None
+        return chosen[0], True
+    if rec.get("label") is not None:
+        return str(rec["label"]), answer == "accept"
+    report.add("skipped", "neither `label` nor `options`", n)
+    return None
+
+
+def _textcat_examples(
+    first: dict[Any, tuple[int, str, dict[str, Any]]],
+    pos: dict[Any, dict[str, list[int]]],
+    neg: dict[Any, dict[str, list[int]]],
+    names: Sequence[str],
+    report: Report,
+) -> list[TextcatExample]:
+    """One example per input with a single label (given, or implied by rejecting the others)."""
     examples = []
     for key, (line, text, meta) in first.items():
         p, ng = pos.get(key, {}), neg.get(key, {})
@@ -428,6 +468,4 @@ def read_textcat(
             label = rest[0]
             report.add("adjusted", "label implied: every other label was rejected", *lines)
         examples.append(TextcatExample(line, text, label, meta, key))
-    examples.sort(key=lambda e: e.line)
-    report.converted = len(examples)
-    return examples, report
+    return examples

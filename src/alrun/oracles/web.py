@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from alrun.config import changed_keys, result_config
+from alrun.data.prodigy import tokens_from_words
+from alrun.data.tags import spans_from_tags, spans_to_tags
 from alrun.errors import AlrunError
-from alrun.oracle import Labels, OracleContext
-from alrun.prodigy import spans_from_tags, spans_to_tags, tokens_from_words
+from alrun.oracles.base import Labels, Oracle, OracleContext
 from alrun.web.server import Annotator, Auth, is_loopback, serve
 from alrun.web.store import Store, db_url
 
@@ -38,7 +39,7 @@ def entity_types(label_names: list[str]) -> list[str]:
     return [n[2:] for n in label_names if n.startswith("B-")]
 
 
-class WebOracle:
+class WebOracle(Oracle):
     def __init__(
         self,
         ctx: OracleContext,
