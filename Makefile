@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test lint format clean
+.PHONY: run test test-full lint format clean
 
 $(BIN)/alrun: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,13 +25,18 @@ $(CHROMIUM):
 	-$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
 	  || echo "could not install chromium: the browser tests will be skipped (they fail under CI=true)"
 
-test: $(BIN)/alrun $(CHROMIUM)  ## the whole test suite
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+# `full` tests (long end-to-end repeats of behaviour checked more cheaply) only in test-full;
+# quality floors of the candidates are measurements: benchmarks/quality_floors.py
+test: lint $(CHROMIUM)  ## lint + the suite without `full` tests (under 5 min on 2 idle cores)
+	$(BIN)/pytest -q -m "not full"
+
+test-full: lint $(CHROMIUM)  ## lint + every test (what CI runs, in two steps: .ci/run)
 	$(BIN)/pytest -q
 
+# The type checker (pyproject's [tool.mypy]) must stay clean; a new error fails lint.
 lint: $(BIN)/alrun
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(BIN)/alrun
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
