@@ -70,6 +70,7 @@ def test_candidate_fits_and_overfits_a_tiny_batch(tiny, cache_dir, spec):
         np.testing.assert_array_equal(probs.argmax(axis=1), labels)  # its training labels back
 
 
+@pytest.mark.full  # default run: test_predict's minilm_finetune round trip trains it too
 def test_fine_tuning_fits_a_tiny_batch_beyond_its_centroid_start(tiny, cache_dir):
     """minilm_finetune starts as the nearest-centroid classifier, which already predicts a
     tiny batch's labels back: its training loop must make them more likely than that start

@@ -77,6 +77,7 @@ def test_an_sqlalchemy_url_puts_the_answers_there(serve, bbc_slice, tmp_path):
         ]
 
 
+@pytest.mark.full  # default run: the store's restart/lease unit tests, a changed config
 def test_killed_mid_batch_resumes_with_every_saved_answer(serve, bbc_slice, tmp_path):
     run = tmp_path / "run"
     args = (*BBC, "loop.initial_size=4", "loop.round_size=3", "loop.budget=7")
