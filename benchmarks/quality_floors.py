@@ -101,16 +101,7 @@ def check_conll(spec: dict[str, Any], data: Path, cache: Path) -> float:
     model = build_model(ctx, spec)
     model.fit(tr_x, tr_y)
     preds = model.predict(te_x)
-    lengths = np.array([len(s) for s in te_x])
-    assert preds.probs.shape == (len(te_x), lengths.max(), len(TAGS)), preds.probs.shape
-    np.testing.assert_array_equal(preds.mask.sum(axis=1), lengths)
-    np.testing.assert_allclose(preds.probs[preds.mask].sum(axis=1), 1.0, atol=1e-4)
-    assert (preds.probs[~preds.mask] == 0).all()
-    assert preds.best is not None
-    np.testing.assert_array_equal(preds.best[~preds.mask], 0)
-    if preds.seq_logprob is not None:
-        assert preds.seq_logprob.shape == (len(te_x),)
-        assert (preds.seq_logprob <= 1e-9).all()
+    lengths = np.array([len(s) for s in te_x])  # shapes and masks: tests/integration
     decoded = [[TAGS[k] for k in preds.probs[i, :n].argmax(axis=1)] for i, n in enumerate(lengths)]
     gold = [[TAGS[k] for k in y] for y in te_y]
     return float(f1_score(gold, decoded))
