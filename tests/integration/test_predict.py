@@ -136,6 +136,7 @@ def check_ner_task(task: dict, text: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.full  # default run: every candidate's save/load round trip, the CLI's errors
 def test_predict_after_a_bbc_run(tmp_path, run_alrun, bbc_rows, monkeypatch, capsys):
     """alrun-predict in-process on a real run's model (its command line: below)."""
     args = ("candidates=fast", "loop.initial_strategy=random", "strategy=margin")  # no encoder

@@ -311,6 +311,7 @@ def test_off_loopback_without_a_token_fails_before_loading_data(tmp_path):
     assert not (tmp_path / "annotations.db").exists()
 
 
+@pytest.mark.full  # default run: the store keeps answers across restarts (unit tests)
 def test_a_changed_config_is_refused_and_keeps_the_answers(serve, bbc_slice, tmp_path):
     run = tmp_path / "run"
     s = serve(*BBC, "loop.initial_size=3", "loop.budget=9", data=bbc_slice, run=run)
