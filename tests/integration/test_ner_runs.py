@@ -52,6 +52,7 @@ def test_document_unit_same_seed_same_sequence(data_dir, run_alrun):
         "loop.round_size=3",
         "loop.budget=10",
         "models.crf_ner.max_iterations=30",
+        "loop.pool_sample=100",  # score 100 random unlabelled documents a round, not all 946
         "logger=none",
     )
     runs = [run_alrun(*args, name=name, data=data_dir) for name in ("a", "b")]

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.slow
+# plain margin from a random start: no document vectors to embed
+NO_VECTORS = ("strategy=margin", "loop.initial_strategy=random")
 
 ROOT = Path(__file__).resolve().parents[2]
 ALRUN = [sys.executable, "-c", "from alrun.cli import main; main()"]
@@ -105,7 +107,7 @@ def test_sigkill_mid_round_3_then_resume_equals_an_uninterrupted_run(
 def test_resume_refuses_other_settings_and_a_folder_without_checkpoint(
     tmp_path, bbc_slice, cache_dir, run_alrun
 ):
-    args = ("candidates=[tfidf_logreg]", "loop.budget=20", "logger=none")
+    args = ("candidates=[tfidf_logreg]", "loop.budget=20", "logger=none", *NO_VECTORS)
     run = run_alrun(*args)
 
     def files() -> dict[str, bytes]:  # Hydra's own log and .hydra/ aside
@@ -118,14 +120,15 @@ def test_resume_refuses_other_settings_and_a_folder_without_checkpoint(
         "loop.budget=30",
         "strategy=entropy",
         "logger=none",
+        "loop.initial_strategy=random",
         f"resume={run}",
         data=bbc_slice,
         cache=cache_dir,
     )
     assert other.returncode == 2
     err = other.stderr
-    assert "loop.budget: 20 -> 30" in err and "strategy.name: 'diverse_margin' -> 'entropy'" in err
-    assert f"alrun candidates=[tfidf_logreg] loop.budget=20 logger=none resume={run}" in err
+    assert "loop.budget: 20 -> 30" in err and "strategy.name: 'margin' -> 'entropy'" in err
+    assert f"alrun {' '.join(args)} resume={run}" in err
     assert files() == before
 
     done = alrun(*args, f"resume={run}", data=bbc_slice, cache=cache_dir)  # finished: no-op
