@@ -102,10 +102,20 @@ FREE_KEYS = (
 )
 
 
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> one level of `a/b/c` keys (W&B metrics, resume comparisons)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "/"))
+        else:
+            out[key] = v
+    return out
+
+
 def result_config(config: dict[str, Any]) -> dict[str, Any]:
     """The flattened settings a run's results depend on (the resume checks compare these)."""
-    from alrun.tracking import flatten
-
     flat = {k.replace("/", "."): v for k, v in flatten(config).items()}
     return {k: v for k, v in flat.items() if not k.startswith(FREE_KEYS)}
 

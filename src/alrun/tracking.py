@@ -17,8 +17,9 @@ from typing import Any, Literal
 import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from alrun.config import flatten, to_dict
 from alrun.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -68,17 +69,6 @@ def labels_to_target(xs: Iterable[float], ys: Iterable[float], target: float) ->
                 return float(x[0])
             return float(x[i - 1] + (target - y[i - 1]) * (x[i] - x[i - 1]) / (y[i] - y[i - 1]))
     return math.nan
-
-
-def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "/"))
-        else:
-            out[key] = v
-    return out
 
 
 def plot_learning_curve(
@@ -335,12 +325,6 @@ def read_wandb_run(path: Path) -> dict[str, Any]:
     return out
 
 
-def _plain(node: DictConfig) -> dict[str, Any]:
-    out = OmegaConf.to_container(node, resolve=True)
-    assert isinstance(out, dict)
-    return out
-
-
 def run_logger(cfg: DictConfig, run_dir: Path) -> Any:
     """The experiment logger (W&B or none): one run per job, one group per sweep."""
     hc = HydraConfig.get()
@@ -356,6 +340,6 @@ def run_logger(cfg: DictConfig, run_dir: Path) -> Any:
         group=group,
         name=hc.job.override_dirname or "default",
         tags=tags,
-        config={**_plain(cfg), "overrides": dict(o.split("=", 1) for o in given if "=" in o)},
-        **{k: v for k, v in _plain(cfg.logger).items() if k not in ("name", "group")},
+        config={**to_dict(cfg), "overrides": dict(o.split("=", 1) for o in given if "=" in o)},
+        **{k: v for k, v in to_dict(cfg.logger).items() if k not in ("name", "group")},
     )
