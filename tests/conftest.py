@@ -54,7 +54,12 @@ def bbc_slice(tmp_path_factory, bbc_rows) -> Path:
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
-    """One embedding cache for the whole session, so the slice is embedded once."""
+    """One embedding cache for the whole session, so the slice is embedded once;
+    ALRUN_TEST_CACHE_DIR shares it between sessions (CI's two pytest runs)."""
+    shared = os.environ.get("ALRUN_TEST_CACHE_DIR")
+    if shared:
+        Path(shared).mkdir(parents=True, exist_ok=True)
+        return Path(shared)
     return tmp_path_factory.mktemp("cache")
 
 

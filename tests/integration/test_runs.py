@@ -93,7 +93,7 @@ def test_two_real_rounds_write_files_and_wandb_history(run_alrun):
 # with test labels changed take the same decisions (test_tuning.py, full)
 @pytest.mark.full
 def test_same_command_twice_is_identical(run_alrun):
-    args = ("loop.budget=30", "strategy=entropy", "logger=none")
+    args = ("loop.budget=30", "strategy=entropy", "logger=none", *SHORT_EMBEDDINGS)
     a, b = run_alrun(*args, name="a"), run_alrun(*args, name="b")
     assert (a / "labeled.jsonl").read_text() == (b / "labeled.jsonl").read_text()
     assert [r["test"] for r in jsonl(a / "rounds.jsonl")] == [
@@ -106,7 +106,14 @@ def test_same_command_twice_is_identical(run_alrun):
 # sweeps in the default run: test_report_runs.py
 @pytest.mark.full
 def test_multirun_sweep_gives_one_wandb_run_per_job_in_one_group(run_alrun):
-    sweep = run_alrun("-m", "strategy=random,margin", "seed=0,1", "loop.budget=30", name="sweep")
+    sweep = run_alrun(
+        "-m",
+        "strategy=random,margin",
+        "seed=0,1",
+        "loop.budget=30",
+        *SHORT_EMBEDDINGS,
+        name="sweep",
+    )
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert len(jobs) == 4
     groups, labelled, summary_keys, varied = set(), [], [], set()
@@ -159,6 +166,7 @@ def test_cold_start_diverse_batches_and_a_kept_vote(run_alrun, bbc_slice, cache_
         "strategy=diverse_margin",
         "candidates=[minilm_embed_logreg,minilm_embed_centroid,ensemble]",
         "logger=none",
+        *SHORT_EMBEDDINGS,
     ]
     run = run_alrun(*args)
     register_schema()
@@ -166,7 +174,7 @@ def test_cold_start_diverse_batches_and_a_kept_vote(run_alrun, bbc_slice, cache_
         cfg = compose("config", overrides=[*args, f"data_dir={bbc_slice}"])
     splits = load_splits(cfg, cfg.dataset, cfg.seed)
     ctx = ModelContext(5, 0, cache_dir, corpus=splits.pool.texts + splits.test.texts)
-    feats = embedding_table(ctx, cfg.features.encoder, 256, 4, 32, cfg.features.precision)
+    feats = embedding_table(ctx, cfg.features.encoder, 64, 1, 32, cfg.features.precision)
     want = cold_start(feats(splits.pool.texts), 10, np.random.default_rng([0, 7]), "typiclust")
     labeled = jsonl(run / "labeled.jsonl")
     assert [x["index"] for x in labeled if x["round"] == 0] == want.tolist()
