@@ -17,9 +17,10 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from alrun import settings
+from alrun import heldout, settings
 from alrun.config import CONF_DIR, register_schema, to_dict
 from alrun.data import Splits, check_pool, load_splits, load_token_splits, seed_from_prodigy
+from alrun.data.unlabelled import is_raw, load_raw_splits
 from alrun.errors import AlrunError
 from alrun.loop import active_learning
 from alrun.models import ModelContext
@@ -35,7 +36,9 @@ log = logging.getLogger("alrun")
 def load_data(cfg: DictConfig) -> tuple[Splits, np.ndarray | None]:
     """The pool and test split, and the seed set's pool indices when annotations are given;
     then the pool-size checks (the settings checks that need the data)."""
-    if cfg.task.name == "ner":
+    if is_raw(cfg.dataset):
+        splits = load_raw_splits(cfg, cfg.dataset, cfg.task.name, cfg.loop.unit)
+    elif cfg.task.name == "ner":
         splits = load_token_splits(cfg, cfg.dataset, cfg.seed, cfg.loop.unit)
     else:
         splits = load_splits(cfg, cfg.dataset, cfg.seed)
@@ -84,7 +87,7 @@ def _run(
         n_classes=len(pool.label_names),
         seed=cfg.seed,
         cache_dir=Path(cfg.cache_dir).expanduser(),
-        corpus=pool.texts + test.texts,
+        corpus=pool.texts + (test.texts if test is not None else []),
         label_names=pool.label_names,
     )
     folder = RunFolder.for_run(cfg, parts.task, pool, ctx)
@@ -93,8 +96,13 @@ def _run(
         log.info("%s: this run is complete (summary.json); nothing to resume", run_dir)
         return folder.summary()
     logger = run_logger(cfg, run_dir)
+    sample = _eval_sample(cfg, pool, initial, oracle, folder)
+    held = None if sample is None else sample.drawn
     feats = pool_features(cfg, ctx, pool) if parts.features else None
-    candidates = Candidates(parts, pool, test, ctx, cfg.selection, feats, folder.rows)
+    evalset = None if sample is None else sample.data
+    candidates = Candidates(
+        parts, pool, test, ctx, cfg.selection, feats, folder.rows, evalset, cfg.eval
+    )
     if ckpt is not None:
         for row in folder.rows:  # the new W&B run holds the whole curve
             logger.log_round(row)
@@ -102,10 +110,8 @@ def _run(
         done = ckpt.resume
         log.info("resuming %s after round %d (%d labelled)", run_dir, done.round, len(done.labeled))
     elif initial is None and cfg.loop.initial_strategy != "random":
-        # the cold start's picks (a seed set wins), from an RNG of their own
         assert feats is not None  # settings.check asks for features whenever a cold start does
-        start_rng = np.random.default_rng([cfg.seed, 7])
-        initial = cold_start(feats, cfg.loop.initial_size, start_rng, cfg.loop.initial_strategy)
+        initial = _cold_start(cfg, feats, held)
     for res in active_learning(
         n_pool=len(pool),
         label=oracle.label,
@@ -120,6 +126,7 @@ def _run(
         initial=initial,
         resume=None if ckpt is None else ckpt.resume,
         pool_sample=cfg.loop.pool_sample,
+        held_out=held,
     ):
         row = round_row(res, pool, task)
         folder.log_round(row, res)
@@ -127,6 +134,32 @@ def _run(
         oracle.round_done(row, res.selection.model)
         _log_round(row, cfg.loop.unit, task)
     return _finish(folder, logger, oracle)
+
+
+def _cold_start(cfg: DictConfig, feats: np.ndarray, held: np.ndarray | None) -> np.ndarray:
+    """The cold start's picks (a seed set wins), from an RNG of their own, outside the
+    evaluation sample."""
+    start_rng = np.random.default_rng([cfg.seed, 7])
+    allowed = np.setdiff1d(np.arange(len(feats)), [] if held is None else held)
+    picks = cold_start(feats[allowed], cfg.loop.initial_size, start_rng, cfg.loop.initial_strategy)
+    return allowed[picks]
+
+
+def _eval_sample(
+    cfg: DictConfig, pool: Any, initial: np.ndarray | None, oracle: Oracle, folder: RunFolder
+) -> heldout.EvalSample | None:
+    """eval.size random pool items, labelled by the oracle before the first round (a web run
+    that resumes gets them from its database; a simulated one draws the same again)."""
+    if not cfg.eval.size:
+        return None
+    drawn = heldout.draw(len(pool), cfg.eval.size, cfg.seed, exclude=initial)
+    log.info("evaluation sample: %d random items, labelled before the first round", len(drawn))
+    sample = heldout.label_sample(oracle, pool, drawn)
+    log.info(
+        "evaluation sample: %d labelled, %d skipped", len(sample.idx), len(drawn) - len(sample.idx)
+    )
+    folder.write_eval_sample(sample.idx, sample.data.labels, drawn)
+    return sample
 
 
 def _finish(folder: RunFolder, logger: Any, oracle: Oracle) -> dict[str, Any]:
@@ -143,8 +176,18 @@ def _finish(folder: RunFolder, logger: Any, oracle: Oracle) -> dict[str, Any]:
 
 def _log_round(row: dict[str, Any], unit: str, task: Any) -> None:
     val = row["validation"].get(row["chosen"])
+    ev = row.get("eval")
+    interval = (
+        ""
+        if ev is None
+        else " (eval sample: "
+        + ", ".join(
+            f"{m} {ev[m]:.3f} [{ev[m + '_low']:.3f}, {ev[m + '_high']:.3f}]" for m in task.headline
+        )
+        + ")"
+    )
     log.info(
-        "round %d: %d %ss (%s), kept %s (%s; val %s %s, %s) -> test %s [%.1fs]",
+        "round %d: %d %ss (%s), kept %s (%s; val %s %s, %s) -> %s %s%s [%.1fs]",
         row["round"],
         row["labeled"],
         unit,
@@ -154,7 +197,9 @@ def _log_round(row: dict[str, Any], unit: str, task: Any) -> None:
         task.selection_metric,
         "-" if val is None else f"{val:.3f}",
         row["validation_method"],
+        "test" if row["heldout"] == "test split" else "eval sample",
         ", ".join(f"{m} {row['test'][m]:.4f}" for m in task.headline),
+        interval,
         row["seconds"]["round"],
     )
 

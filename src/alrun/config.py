@@ -61,6 +61,19 @@ class SelectionConfig:
 
 
 @dataclass
+class EvalConfig:
+    """A held-out evaluation sample drawn from the pool itself, for data without a gold test
+    split: `size` items drawn uniformly at random (seeded, never actively chosen, so the
+    estimate is unbiased), labelled by the oracle before the first round and never used for
+    training, candidate selection or tuning. Every round reports the kept model's metrics on
+    it with a bootstrap interval at `level` (`bootstrap` resamples of its items)."""
+
+    size: int = 0  # 0: no evaluation sample
+    level: float = 0.95
+    bootstrap: int = 1000
+
+
+@dataclass
 class AlrunConfig:
     seed: int = 0
     data_dir: str = "data"
@@ -71,6 +84,7 @@ class AlrunConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     dataset: Any = None
     task: Any = None
     models: dict[str, Any] = field(default_factory=dict)

@@ -42,14 +42,15 @@ class Resume:
 
 
 def _start(
-    n_pool: int,
+    allowed: np.ndarray,
     label: Callable[[np.ndarray], Labels],
     initial_size: int,
     budget: int,
     rng: np.random.Generator,
     initial: np.ndarray | None,
 ) -> Labels:
-    """The first labelled set: the seed set, else random; drawn again while all are skipped."""
+    """The first labelled set: the seed set, else random among `allowed` (the pool less any
+    evaluation sample); drawn again while all are skipped."""
     if initial is not None:
         if len(initial) > budget:
             raise AlrunError(
@@ -57,21 +58,29 @@ def _start(
                 f"loop.budget={budget}; raise the budget"
             )
         got = label(np.asarray(initial, dtype=np.int64))
-    elif initial_size > n_pool:
+    elif initial_size > len(allowed):
         raise AlrunError(
-            f"loop.initial_size={initial_size} exceeds the pool ({n_pool} items); "
-            f"lower loop.initial_size to at most {n_pool}"
+            f"loop.initial_size={initial_size} exceeds the pool ({len(allowed)} items); "
+            f"lower loop.initial_size to at most {len(allowed)}"
         )
     else:
-        got = label(rng.choice(n_pool, size=initial_size, replace=False))
+        got = label(_draw(allowed, initial_size, rng))
     skipped = got.skipped
     while len(got.idx) == 0:  # every first item skipped: nothing to train on yet
-        rest = np.setdiff1d(np.arange(n_pool), skipped)
+        rest = np.setdiff1d(allowed, skipped)
         if len(rest) == 0:
             raise AlrunError("every item of the pool was skipped; nothing to train on")
-        got = label(rng.choice(rest, size=min(initial_size, len(rest)), replace=False))
+        got = label(_draw(rest, min(initial_size, len(rest)), rng))
         skipped = np.concatenate([skipped, got.skipped])
     return Labels(got.idx, got.labels, skipped)
+
+
+def _draw(allowed: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k random items of `allowed`; over the whole pool, the same draw as before `allowed`
+    existed (rng.choice(n, k)), so runs without an evaluation sample are unchanged."""
+    if len(allowed) and allowed[-1] == len(allowed) - 1:  # allowed == arange(n)
+        return rng.choice(len(allowed), size=k, replace=False)
+    return rng.choice(allowed, size=k, replace=False)
 
 
 def active_learning(
@@ -89,6 +98,7 @@ def active_learning(
     initial: np.ndarray | None = None,
     resume: Resume | None = None,
     pool_sample: int | None = None,
+    held_out: np.ndarray | None = None,
 ) -> Iterator[RoundResult]:
     """`initial`: the seed set's pool indices (annotations given up front, or a cold start's
     picks), else random. `query(predictions, k, rng)`: positions of the next batch among the
@@ -97,10 +107,13 @@ def active_learning(
     The oracle may skip items (a person's reject or ignore): they leave the pool unlabelled
     and do not count towards the budget. `resume` continues a run after its last finished
     round (`rng` must hold the state it had then). `pool_sample`: score at most this many
-    random unlabelled items per round (huge pools); None scores them all.
+    random unlabelled items per round (huge pools); None scores them all. `held_out`: pool
+    indices never queried nor trained on (the evaluation sample).
     """
+    held = np.empty(0, dtype=np.int64) if held_out is None else np.asarray(held_out, np.int64)
     if resume is None:
-        first = _start(n_pool, label, initial_size, budget, rng, initial)
+        allowed = np.setdiff1d(np.arange(n_pool), held)
+        first = _start(allowed, label, initial_size, budget, rng, initial)
         labeled, labels, skipped, start = first.idx, first.labels, first.skipped, 0
         queried = np.empty(0, dtype=np.int64)  # the first round trains on the seed set
     else:
@@ -117,7 +130,7 @@ def active_learning(
         t["train"] = time.perf_counter()
         test = evaluate(chosen.model)
         t["test"] = time.perf_counter()
-        unlabeled = np.setdiff1d(np.arange(n_pool), np.concatenate([labeled, skipped]))
+        unlabeled = np.setdiff1d(np.arange(n_pool), np.concatenate([labeled, skipped, held]))
         k = min(round_size, budget - len(labeled), len(unlabeled))
         queried = _next_batch(chosen, unlabeled, k, predict, query, rng, pool_sample)
         t["query"] = time.perf_counter()

@@ -37,9 +37,17 @@ class Candidates:
     selection: DictConfig  # cfg.selection
     features: np.ndarray | None  # the pool's document vectors, when a strategy needs them
     rows: list[dict[str, Any]]  # the rows logged so far (last round's kept model)
+    evalset: Any = None  # the labelled evaluation sample (eval.size), when there is one
+    eval_cfg: DictConfig | None = None  # cfg.eval: the interval's level and resamples
 
     def __post_init__(self) -> None:
-        self.test_inputs = self.parts.task.inputs(self.test, range(len(self.test)))
+        task = self.parts.task
+        self.test_inputs = (
+            None if self.test is None else task.inputs(self.test, range(len(self.test)))
+        )
+        self.eval_inputs = (
+            None if self.evalset is None else task.inputs(self.evalset, range(len(self.evalset)))
+        )
 
     def train(self, labeled: np.ndarray, labels: np.ndarray, r: int) -> Selection:
         seed = int(np.random.default_rng([self.ctx.seed, r]).integers(2**31 - 1))
@@ -57,9 +65,40 @@ class Candidates:
         )
 
     def evaluate(self, model: Any) -> dict[str, Any]:
-        task, inputs = self.parts.task, self.test_inputs
+        """The kept model on held-out data: the test split's metrics (reporting only) and the
+        evaluation sample's with their bootstrap interval (`eval`); without a test split the
+        sample's point metrics stand in for it (`heldout` names the source)."""
+        out: dict[str, Any] = {}
+        if self.test is not None:
+            out = self._metrics(model, self.test, self.test_inputs)
+        if self.evalset is not None:
+            from alrun.evaluation import eval_report
+
+            task, cfg = self.parts.task, self.eval_cfg
+            point = self._metrics(model, self.evalset, self.eval_inputs, keep="pred")
+            pred = point.pop("pred")
+            rng = np.random.default_rng([self.ctx.seed, 13, len(self.rows)])
+            level, n_boot = (0.95, 1000) if cfg is None else (cfg.level, cfg.bootstrap)
+            report = eval_report(
+                task.name,
+                self.evalset.labels,
+                pred,
+                self.evalset.label_names,
+                point,
+                rng,
+                n_boot=n_boot,
+                level=level,
+            )
+            if self.test is None:
+                out = {**point, "heldout": f"evaluation sample ({len(self.evalset)} items)"}
+            out["eval"] = report
+        return out
+
+    def _metrics(self, model: Any, data: Any, inputs: Any, keep: str = "") -> dict[str, Any]:
+        task = self.parts.task
         pred = task.decode(task.predict(model, inputs), inputs)
-        return task.metrics(self.test.labels, pred, self.test.label_names)
+        out = task.metrics(data.labels, pred, data.label_names)
+        return {**out, "pred": pred} if keep else out
 
     def predict(self, sel: Selection, idx: np.ndarray) -> Predictions:
         task, committee = self.parts.task, self.parts.committee

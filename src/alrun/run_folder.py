@@ -26,8 +26,14 @@ from alrun.tracking import aulc, labels_to_target, plot_learning_curve, write_at
 
 
 def round_row(res: RoundResult, pool: Any, task: Any) -> dict[str, Any]:
-    """One line of `rounds.jsonl`: sizes, costs, validation, the kept model, test, timings."""
+    """One line of `rounds.jsonl`: sizes, costs, validation, the kept model, test, timings.
+
+    `test`: the held-out metrics, from the test split or, without one, the evaluation sample
+    (`heldout` says which); `eval`: the evaluation sample's metrics with their interval."""
     sel = res.selection
+    test = dict(res.test)
+    heldout = test.pop("heldout", "test split")
+    evaluation = test.pop("eval", None)
     return {
         "round": res.round,
         "labeled": len(res.labeled),
@@ -38,7 +44,9 @@ def round_row(res: RoundResult, pool: Any, task: Any) -> dict[str, Any]:
         "chosen": sel.chosen,
         "why": sel.why,
         **({"tuned": sel.tuned} if sel.tuned else {}),
-        "test": res.test,
+        "test": test,
+        "heldout": heldout,
+        **({"eval": evaluation} if evaluation is not None else {}),
         "seconds": {**res.seconds, "candidates": sel.seconds},
         "queried": len(res.queried),
     }
@@ -62,9 +70,18 @@ def summarize(rows: list[dict[str, Any]], task: Any) -> dict[str, Any]:
         f"target/{head}": task.target,  # the same keys in every run, reached or not
         "target/labels": to_target(xs),  # linear between rounds; null: never reached
         "target/tokens": to_target([r["cost"]["tokens"] for r in rows]),
+        **_final_eval(rows[-1]),
         "rounds": len(rows),
         "seconds": sum(r["seconds"]["round"] for r in rows),
     }
+
+
+def _final_eval(row: dict[str, Any]) -> dict[str, Any]:
+    """The last round's evaluation-sample metrics and interval, when the run has a sample."""
+    ev = row.get("eval")
+    if not ev:
+        return {}
+    return {f"final/eval_{k}": v for k, v in ev.items() if k != "level"}
 
 
 @dataclass
@@ -129,6 +146,9 @@ class RunFolder:
             self._save_checkpoint(res)
 
     def _labeled(self, res: RoundResult) -> str:
+        """labeled.jsonl: a record per labelled item in acquisition order, holding all that
+        an export needs without the pool (the task's item and label record: text or tokens,
+        NER on original text its sentences' text and offsets), and the round it came in."""
         pool, task = self.pool, self.task
         return "".join(
             json.dumps(
@@ -143,6 +163,21 @@ class RunFolder:
             + "\n"
             for i, y, rd in zip(res.labeled, res.labels, self.labeled_round, strict=True)
         )
+
+    def write_eval_sample(self, idx: np.ndarray, labels: np.ndarray, drawn: np.ndarray) -> None:
+        """eval_sample.jsonl: the held-out items (pool index, id, item, label), so what was
+        held out can be checked against labeled.jsonl; drawn but skipped ones say so."""
+        pool, task = self.pool, self.task
+        label_of = dict(zip(idx.tolist(), labels, strict=True))
+        lines = []
+        for i in drawn.tolist():
+            rec = {"index": i, "id": pool.ids[i], **task.item_record(pool, i)}
+            if i in label_of:
+                rec |= task.label_record(label_of[i], pool.label_names)
+            else:
+                rec["skipped"] = True
+            lines.append(json.dumps(rec) + "\n")
+        write_atomic(self.path / "eval_sample.jsonl", "".join(lines))
 
     def _save_checkpoint(self, res: RoundResult, complete: bool = False) -> None:
         checkpoint.save(

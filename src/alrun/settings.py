@@ -80,7 +80,33 @@ def check(cfg: DictConfig) -> RunParts:
             f"loop.initial_strategy={cfg.loop.initial_strategy!r}; choose {_one_of(COLD_STARTS)}"
         )
     _check_ensembles(cfg)
+    _check_eval(cfg)
     return _build(cfg)
+
+
+def _check_eval(cfg: DictConfig) -> None:
+    """The evaluation sample's settings, and held-out labels for a pool without gold."""
+    ev = cfg.eval
+    if ev.size < 0 or not 0 < ev.level < 1 or ev.bootstrap < 100:
+        raise AlrunError(
+            f"eval.size={ev.size} (0: none, else how many random pool items to hold out), "
+            f"eval.level={ev.level} (in (0, 1), e.g. 0.95), eval.bootstrap={ev.bootstrap} "
+            "(at least 100 resamples, e.g. 1000)"
+        )
+    from alrun.data.unlabelled import is_raw
+
+    if not is_raw(cfg.dataset):
+        return
+    if cfg.oracle.name == "simulated":
+        from alrun.oracles.simulated import NO_GOLD
+
+        raise AlrunError(f"dataset.path={cfg.dataset.get('path')}: {NO_GOLD}")
+    if not ev.size and not cfg.dataset.get("test_path"):
+        raise AlrunError(
+            "this pool has no gold labels, so no learning curve without held-out labels: set "
+            "eval.size=N (you label N random items first; they never train the model, e.g. "
+            "eval.size=50) or dataset.test_path=FILE (an annotated file)"
+        )
 
 
 def _check_loop(loop: DictConfig) -> None:

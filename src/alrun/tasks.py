@@ -87,6 +87,7 @@ class Multiclass:
         return {"text": data.texts[i]}
 
     def label_record(self, label: Any, label_names: Sequence[str]) -> dict[str, Any]:
+        """The label's name, so the record reads without the run's label set."""
         return {"label": label_names[int(label)]}
 
 
@@ -220,9 +221,26 @@ class Ner:
         }
 
     def item_record(self, data: SeqDataset, i: int) -> dict[str, Any]:
-        return {"tokens": data.sentences[i]}
+        """What labeled.jsonl keeps of an item: its tokens per sentence and, when the pool has
+        the original text (raw text, Prodigy tasks), each sentence's text byte for byte
+        (`text`), its tokens' [start, end] in that text (`offsets`), the document (`doc`) and
+        where each sentence starts in it (`doc_offsets`), so exports point into the original.
+        Pre-tokenised items (CoNLL) keep only their tokens, as they always did."""
+        rec: dict[str, Any] = {"tokens": data.sentences[i]}
+        if data.source is None:
+            return rec
+        src = data.source[i]
+        sents = [src.sentence(s) for s in range(len(src.sentences))]
+        return {
+            **rec,
+            "text": [text for text, _ in sents],
+            "offsets": [[[a, b] for a, b in offsets] for _, offsets in sents],
+            "doc": src.doc_id,
+            "doc_offsets": [src.offset + a for a, _ in src.sentences],
+        }
 
     def label_record(self, label: Any, label_names: Sequence[str]) -> dict[str, Any]:
+        """IOB2 tag names per sentence, beside the item's tokens."""
         return {"tags": [[label_names[t] for t in s] for s in label]}
 
 

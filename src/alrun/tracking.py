@@ -78,12 +78,30 @@ def plot_learning_curve(
     metrics: tuple[str, ...] = ("accuracy", "macro_f1"),
     unit: str = "document",
 ) -> None:
-    """Test scores against labelled items (left) and labelled tokens, the honest cost (right)."""
+    """Scores against labelled items (left) and labelled tokens, the honest cost (right), as
+    a PNG; see `learning_curve_figure`."""
+    save_figure(learning_curve_figure(rows, title, metrics, unit), path)
+
+
+def learning_curve_figure(
+    rows: list[dict[str, Any]],
+    title: str,
+    metrics: tuple[str, ...] = ("accuracy", "macro_f1"),
+    unit: str = "document",
+) -> Any:
+    """The learning curve's matplotlib Figure (two Axes sharing y).
+
+    Rows without `eval`: test scores, the kept candidate marked on the first metric. Rows with
+    `eval` (the evaluation sample): its point curve with the bootstrap interval as a shaded
+    band, candidates marked on it; test scores too where the row's `heldout` is the test split
+    (otherwise `test` holds the sample's own point metrics, already drawn).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    with_eval = any("eval" in r for r in rows)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     for ax, xkey, xlabel in (
         (axes[0], None, f"labelled {unit}s"),
@@ -93,26 +111,70 @@ def plot_learning_curve(
         def xof(r: dict[str, Any], xkey: str | None = xkey) -> float:
             return r["labeled"] if xkey is None else r["cost"][xkey]
 
-        x = [xof(r) for r in rows]
-        for metric, style in zip(metrics, ("-", ":"), strict=False):
-            ys = [r["test"][metric] for r in rows]
-            ax.plot(x, ys, style, color="0.3", label=f"test {metric}")
-        for name in dict.fromkeys(r["chosen"] for r in rows):  # which candidate won each round
-            kept = [r for r in rows if r["chosen"] == name]
-            ax.scatter(
-                [xof(r) for r in kept],
-                [r["test"][metrics[0]] for r in kept],
-                s=22,
-                zorder=3,
-                label=f"kept: {name}",
-            )
+        if with_eval:
+            test_rows = [r for r in rows if r.get("heldout") == "test split" and "test" in r]
+            if test_rows:
+                _draw_test_curves(ax, test_rows, metrics, xof)
+            _draw_eval_curves(ax, [r for r in rows if "eval" in r], metrics, xof)
+        else:
+            _draw_test_curves(ax, rows, metrics, xof)
+            _mark_kept(ax, rows, xof, lambda r: r["test"][metrics[0]])
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test score")
+    axes[0].set_ylabel("score" if with_eval else "test score")
     axes[1].legend(fontsize=8, loc="lower right")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
+    return fig
+
+
+_EVAL_COLOR = "darkcyan"  # outside matplotlib's default cycle, which colours the candidates
+
+
+def _draw_test_curves(
+    ax: Any, rows: list[dict[str, Any]], metrics: tuple[str, ...], xof: Any
+) -> None:
+    x = [xof(r) for r in rows]
+    for metric, style in zip(metrics, ("-", ":"), strict=False):
+        ys = [r["test"][metric] for r in rows]
+        ax.plot(x, ys, style, color="0.3", label=f"test {metric}")
+
+
+def _mark_kept(ax: Any, rows: list[dict[str, Any]], xof: Any, yof: Any) -> None:
+    """One marker colour per candidate: which one was kept in each round."""
+    for name in dict.fromkeys(r["chosen"] for r in rows):
+        kept = [r for r in rows if r["chosen"] == name]
+        ax.scatter(
+            [xof(r) for r in kept], [yof(r) for r in kept], s=22, zorder=3, label=f"kept: {name}"
+        )
+
+
+def _draw_eval_curves(
+    ax: Any, rows: list[dict[str, Any]], metrics: tuple[str, ...], xof: Any
+) -> None:
+    """The evaluation sample's point curve per metric and its interval as a shaded band."""
+    x = [xof(r) for r in rows]
+    sizes = sorted({r["eval"].get("n") for r in rows if r["eval"].get("n") is not None})
+    n = "?" if not sizes else str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}-{sizes[-1]}"
+    level = rows[-1]["eval"].get("level", 0.95)
+    band_label = f"evaluation sample (n={n}, {level:.0%} interval)"
+    shown = [m for m in metrics if all(m in r["eval"] for r in rows)]
+    for metric, style in zip(shown, ("-", ":"), strict=False):
+        ys = [r["eval"][metric] for r in rows]
+        ax.plot(x, ys, style, color=_EVAL_COLOR, label=f"evaluation sample {metric}")
+        if all(f"{metric}_low" in r["eval"] and f"{metric}_high" in r["eval"] for r in rows):
+            ax.fill_between(
+                x,
+                [r["eval"][f"{metric}_low"] for r in rows],
+                [r["eval"][f"{metric}_high"] for r in rows],
+                color=_EVAL_COLOR,
+                alpha=0.25 if style == "-" else 0.12,
+                linewidth=0,
+                label=band_label,
+            )
+            band_label = f"_{band_label}"  # one legend entry; a leading _ hides the others
+    if shown:
+        _mark_kept(ax, rows, xof, lambda r: r["eval"][shown[0]])
 
 
 # --------------------------------------------------------------------------- experiment loggers

@@ -341,8 +341,41 @@ CASES: list[tuple[Case, list[str]]] = [
 ]
 
 
+def raw_pool_with_simulated_oracle(data: Path) -> list[str]:
+    write(data / "texts.csv", ["Text"] + [f"article {i} about {WORDS[i % 9]}" for i in range(30)])
+    return [
+        "dataset=raw_text",
+        "dataset.path=texts.csv",
+        "dataset.text_field=Text",
+        "task=multiclass",
+        "dataset.labels=[neg,pos]",
+        "oracle=simulated",
+    ]
+
+
+def raw_pool_without_heldout_labels(data: Path) -> list[str]:
+    return [*raw_pool_with_simulated_oracle(data)[:-1], "oracle=web", "eval.size=0"]
+
+
+CASES += [
+    (
+        raw_pool_with_simulated_oracle,
+        [
+            "dataset.path=texts.csv",
+            "oracle=simulated answers from gold labels, and this pool has none",
+            "with oracle=web",
+        ],
+    ),
+    (
+        raw_pool_without_heldout_labels,
+        ["no learning curve without held-out labels", "eval.size=N", "dataset.test_path=FILE"],
+    ),
+]
+
 # Fail in the run-settings checks, before any data is read.
 CONFIG_ONLY = {
+    raw_pool_with_simulated_oracle,
+    raw_pool_without_heldout_labels,
     label_set_with_one_class,
     budget_below_initial_size,
     empty_candidate_list,
@@ -351,7 +384,12 @@ CONFIG_ONLY = {
     round_size_zero,
 }
 # Also run as a user would: a config error, a data file's line, a missing file.
-COMMAND_LINE = [invalid_json_on_line_n, round_size_zero, data_file_not_found]
+COMMAND_LINE = [
+    invalid_json_on_line_n,
+    round_size_zero,
+    data_file_not_found,
+    raw_pool_with_simulated_oracle,
+]
 EXPECTED = {case: expected for case, expected in CASES}
 
 

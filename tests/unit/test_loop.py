@@ -235,3 +235,45 @@ def test_tuning_is_seeded_only_tunes_candidates_with_a_space_and_refits_the_comm
     assert a.tuned["tuned"]["max_features"] > 1  # tuning beat the poor defaults
     if a.chosen == "tuned":
         assert a.spec["max_features"] == a.tuned["tuned"]["max_features"]
+
+
+def test_held_out_items_are_never_asked_trained_on_or_queried():
+    from alrun.heldout import draw
+
+    held = draw(60, 15, seed=3)
+    assert len(held) == 15 and len(set(held.tolist())) == 15
+    assert held.tolist() == draw(60, 15, seed=3).tolist()  # seeded
+    assert held.tolist() != draw(60, 15, seed=4).tolist()
+    asked: list[int] = []
+
+    def recording(y):
+        def label(idx):
+            asked.extend(idx.tolist())
+            return Labels(idx, y[idx], np.empty(0, dtype=np.int64))
+
+        return label
+
+    results = run(n_pool=60, initial=5, round_size=10, budget=1000, oracle=recording, held_out=held)
+    assert not set(asked) & set(held.tolist())
+    for r in results:
+        assert not set(r.labeled.tolist()) & set(held.tolist())
+        assert not set(r.queried.tolist()) & set(held.tolist())
+    # the pool runs out at the 45 items outside the sample
+    assert len(results[-1].labeled) == 45
+
+
+def test_an_evaluation_sample_excludes_the_seed_set_and_must_leave_a_pool():
+    from alrun.heldout import draw
+
+    seeds = np.arange(10)
+    assert not set(draw(30, 10, seed=0, exclude=seeds).tolist()) & set(seeds.tolist())
+    with pytest.raises(AlrunError, match=r"eval.size=20 leaves nothing .* besides the seed set"):
+        draw(30, 20, seed=0, exclude=seeds)
+
+
+def test_without_held_out_items_the_first_draw_is_unchanged():
+    a = run(n_pool=40, initial=6, round_size=5, budget=11)
+    b = run(n_pool=40, initial=6, round_size=5, budget=11, held_out=np.empty(0, dtype=np.int64))
+    assert [r.labeled.tolist() for r in a] == [r.labeled.tolist() for r in b]
+    rng = np.random.default_rng(0)
+    assert a[0].labeled.tolist() == rng.choice(40, size=6, replace=False).tolist()

@@ -25,12 +25,16 @@ log = logging.getLogger("alrun.data")  # the package's logger, as before it was 
 
 @dataclass
 class TextDataset:
-    """Documents with integer labels; position i is the same document in every array."""
+    """Documents with integer labels; position i is the same document in every array.
+
+    `gold=False`: an unlabelled pool (text only); `labels` then holds -1 for every document
+    and only a person (oracle=web) can label it."""
 
     ids: list[str]
     texts: list[str]
-    labels: np.ndarray  # int64 indices into label_names
+    labels: np.ndarray  # int64 indices into label_names (-1: unknown)
     label_names: list[str]
+    gold: bool = True
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -42,7 +46,30 @@ class TextDataset:
             texts=[self.texts[i] for i in idx],
             labels=self.labels[idx],
             label_names=self.label_names,
+            gold=self.gold,
         )
+
+
+@dataclass(frozen=True)
+class ItemText:
+    """An NER item's original text, byte for byte, and where its sentences and tokens lie in it.
+
+    `text`: the document (loop.unit=document) or the sentence's slice of it (sentence);
+    `offset`: where `text` starts in the document; `sentences[s]`: (start, end) of sentence s
+    in `text`; `tokens[s][k]`: (start, end) of token k of sentence s in `text`. A span's
+    character offsets into the document are its offsets into `text` plus `offset`.
+    """
+
+    doc_id: str
+    text: str
+    offset: int
+    sentences: list[tuple[int, int]]
+    tokens: list[list[tuple[int, int]]]
+
+    def sentence(self, s: int) -> tuple[str, list[tuple[int, int]]]:
+        """Sentence s's text and its tokens' (start, end) within that text."""
+        a, b = self.sentences[s]
+        return self.text[a:b], [(x - a, y - a) for x, y in self.tokens[s]]
 
 
 @dataclass
@@ -51,6 +78,9 @@ class SeqDataset:
 
     Item i has sentences[i] (token lists) and labels[i] (one int64 tag array per sentence).
     Sentence boundaries are kept: conlleval ends every entity at a sentence end.
+    `source[i]`: item i's original text with offsets, when the data has one (raw text,
+    Prodigy tasks); None for pre-tokenised data (CoNLL, tokens/tags), shown joined by spaces.
+    `gold=False`: an unlabelled pool (labels[i] is None); only a person can label it.
     """
 
     ids: list[str]
@@ -58,6 +88,8 @@ class SeqDataset:
     labels: np.ndarray  # object array: per item, a list of int64 arrays of tag ids
     label_names: list[str]  # tag names: "O", then B-/I- for each entity type
     doc_ids: list[str]  # the document each item comes from
+    source: list[ItemText] | None = None
+    gold: bool = True
 
     def __len__(self) -> int:
         return len(self.sentences)
@@ -75,6 +107,8 @@ class SeqDataset:
             labels=self.labels[idx],
             label_names=self.label_names,
             doc_ids=[self.doc_ids[i] for i in idx],
+            source=None if self.source is None else [self.source[i] for i in idx],
+            gold=self.gold,
         )
 
 
@@ -83,7 +117,7 @@ class Splits:
     pool: (
         TextDataset | SeqDataset
     )  # the unlabelled pool the loop queries from (gold held by the oracle)
-    test: TextDataset | SeqDataset  # reporting only; never used for selection or tuning
+    test: TextDataset | SeqDataset | None  # reporting only; None: a raw pool without test_path
     source: str = ""  # where the pool came from, for the pool-size checks' messages
 
 
@@ -233,7 +267,7 @@ def _record_id(
     return id_
 
 
-def _load_file(
+def load_file(
     cfg: DictConfig, path: Path, split: str, label_names: list[str], key: str = "dataset.path"
 ) -> TextDataset:
     """`key`: the setting that names `path` (dataset.path or dataset.test_path), for errors."""
@@ -305,7 +339,7 @@ def _labelled_file(dataset: DictConfig, path: Path) -> TextDataset:
         source = f"{path} (dataset.labels unset: the labels its annotations use)"
     check_label_set(label_names, source)
     if full is None:
-        full = _load_file(dataset, path, dataset.get("split", "train"), label_names)
+        full = load_file(dataset, path, dataset.get("split", "train"), label_names)
     return full
 
 
@@ -315,7 +349,7 @@ def _with_test_file(
     """(pool, test, where the pool came from) when dataset.test_path gives the test split."""
     test_path = dataset_path(cfg, dataset, "test_path")
     test, n_test_dup = _dedup(
-        _load_file(
+        load_file(
             dataset,
             test_path,
             dataset.get("test_split", "test"),
@@ -370,7 +404,7 @@ def load_splits(cfg: DictConfig, dataset: DictConfig, seed: int) -> Splits:
 # --------------------------------------------------------------------------- token labels (NER)
 
 
-def _seq_dataset(docs: list[RawDoc], scheme: dict[str, str], unit: str) -> SeqDataset:
+def seq_dataset(docs: list[RawDoc], scheme: dict[str, str], unit: str) -> SeqDataset:
     types = list(dict.fromkeys(scheme.values()))
     names = ["O"] + [f"{p}-{t}" for t in types for p in "BI"]
     index = {n: i for i, n in enumerate(names)}
@@ -445,8 +479,8 @@ def load_token_splits(cfg: DictConfig, dataset: DictConfig, seed: int, unit: str
             f"{path} holds a single document (no -DOCSTART- lines or doc_field); "
             "use loop.unit=sentence"
         )
-    pool, n_dup = _dedup_items(_seq_dataset(docs, scheme, unit))
-    test = _seq_dataset(test_docs, scheme, "sentence")
+    pool, n_dup = _dedup_items(seq_dataset(docs, scheme, unit))
+    test = seq_dataset(test_docs, scheme, "sentence")
     n_sent = sum(len(s) for _, s in docs)
     log.info(
         "pool %d %ss after dropping %d exact duplicates (%d documents, %d sentences read), "

@@ -40,7 +40,9 @@ ANSWERS = ("accept", "reject", "ignore")
 
 
 @cache
-def _nlp(name: str) -> Any:
+def load_nlp(name: str) -> Any:
+    """The spaCy pipeline `name` (blank:<lang> or an installed one), loaded once per process:
+    loading is slow and every tokenisation in a run uses the same one. Do not mutate it."""
     import spacy
 
     try:
@@ -55,7 +57,7 @@ def _nlp(name: str) -> Any:
 def tokenize(text: str, tokenizer: str = "blank:en") -> list[dict[str, Any]]:
     """Prodigy token dicts from a spaCy tokenizer; whitespace tokens are dropped (no entity
     starts or ends on one, and CoNLL/IOB files cannot hold them)."""
-    doc = _nlp(tokenizer).make_doc(text)
+    doc = load_nlp(tokenizer).make_doc(text)
     toks = [t for t in doc if not t.is_space]
     return [
         {
@@ -237,6 +239,10 @@ def _answer(rec: dict[str, Any], n: int, report: Report) -> str | None:
 
 
 def _check_tokens(text: str, tokens: Any) -> list[dict[str, Any]] | None:
+    """A task's tokens with `id` and `ws` filled in, or None when they do not match the text.
+
+    Older Prodigy versions export tokens without `ws`; it follows from the offsets (a gap
+    before the next token, or whitespace after the last), so the text can be rebuilt."""
     if not isinstance(tokens, list):
         return None
     out = []
@@ -246,6 +252,10 @@ def _check_tokens(text: str, tokens: Any) -> list[dict[str, Any]] | None:
         if text[t["start"] : t["end"]] != t["text"]:
             return None
         out.append({**t, "id": t.get("id", i)})
+    for i, t in enumerate(out):
+        if "ws" not in t:
+            after = out[i + 1]["start"] if i + 1 < len(out) else None
+            t["ws"] = after > t["end"] if after is not None else text[t["end"] :][:1].isspace()
     return out
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from alrun.config import data_path
-from alrun.data.datasets import SeqDataset, Splits, TextDataset
+from alrun.data.datasets import ItemText, SeqDataset, Splits, TextDataset
 from alrun.data.prodigy import check_report, dataset_options, read_ner, read_textcat
 from alrun.data.records import check_file
 from alrun.errors import AlrunError
@@ -56,10 +56,16 @@ def _ner_seed(cfg: DictConfig, path: Path, pool: SeqDataset) -> list[SeedItem]:
                 dropped.setdefault(t[2:], None)
             tags.append(index.get(name, 0))
         key = (tuple(e.words),)
-        items.append((key, str(e.meta.get("id", f"seed-{e.line}")), [e.words], [np.asarray(tags)]))
+        id_ = str(e.meta.get("id", f"seed-{e.line}"))
+        items.append((key, id_, ([e.words], _item_text(id_, e.text, e.tokens)), [np.asarray(tags)]))
     if dropped:
         log.warning("%s: entity types %s are not in the run's label set: tagged O", path, dropped)
     return items
+
+
+def _item_text(id_: str, text: str, tokens: list[dict[str, Any]]) -> ItemText:
+    """An annotated task as a one-sentence item with its own text (a raw pool shows it so)."""
+    return ItemText(id_, text, 0, [(0, len(text))], [[(t["start"], t["end"]) for t in tokens]])
 
 
 def _key_of(data: TextDataset | SeqDataset, i: int) -> Any:
@@ -79,15 +85,18 @@ def _extended(
             pool.texts + [e[1] for e in extra],
             np.asarray(labels + [e[2] for e in extra], dtype=np.int64),
             pool.label_names,
+            gold=pool.gold,
         )
     arr = np.empty(len(labels) + len(extra), dtype=object)
     arr[:] = labels + [e[2] for e in extra]
     return SeqDataset(
         pool.ids + [e[0] for e in extra],
-        pool.sentences + [e[1] for e in extra],
+        pool.sentences + [e[1][0] for e in extra],
         arr,
         pool.label_names,
         pool.doc_ids + [e[0] for e in extra],
+        source=None if pool.source is None else pool.source + [e[1][1] for e in extra],
+        gold=pool.gold,
     )
 
 
@@ -128,8 +137,8 @@ def seed_from_prodigy(cfg: DictConfig, splits: Splits) -> tuple[Splits, np.ndarr
     if not seed:
         raise AlrunError(f"loop.initial_from={path}: no accepted annotations to start from")
     seed_keys = {k for k, *_ in seed}
-    in_test = [i for i in range(len(test)) if _key_of(test, i) in seed_keys]
-    if in_test:
+    in_test = [] if test is None else [i for i in range(len(test)) if _key_of(test, i) in seed_keys]
+    if test is not None and in_test:
         test = test.subset(np.setdiff1d(np.arange(len(test)), in_test))
         log.warning("%d annotated seed items were in the test split: moved out of it", len(in_test))
     pool, initial, n_added = _merge_seed(pool, seed)

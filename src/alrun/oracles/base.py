@@ -36,6 +36,11 @@ class Oracle:
     def label(self, idx: np.ndarray) -> Labels:
         raise NotImplementedError
 
+    def label_eval(self, idx: np.ndarray) -> Labels:
+        """The evaluation sample's labels (eval.size), asked before the first round; an oracle
+        that shows its items (the web one) marks them apart and without pre-annotations."""
+        return self.label(idx)
+
     def resume_at(self, rnd: int, labeled: int) -> None:
         """A resumed run continues after round `rnd - 1` with `labeled` items."""
 
