@@ -182,7 +182,9 @@ def _log_round(row: dict[str, Any], unit: str, task: Any) -> None:
         if ev is None
         else " (eval sample: "
         + ", ".join(
-            f"{m} {ev[m]:.3f} [{ev[m + '_low']:.3f}, {ev[m + '_high']:.3f}]" for m in task.headline
+            f"{m} {ev[m]:.3f} [{ev[m + '_low']:.3f}, {ev[m + '_high']:.3f}]"
+            for m in task.headline
+            if m in ev
         )
         + ")"
     )

@@ -133,8 +133,15 @@ def check_pool(
     if loop is None or (n_seed is None and loop.get("initial_from")):
         return  # a loader used on its own, or the seed set decides (checked with n_seed)
     unit = "document" if isinstance(pool, TextDataset) else str(loop.get("unit", "document"))
-    n = len(pool)
-    has = f"the pool holds {n} {unit}{'s' if n != 1 else ''} ({where})"
+    held = int((cfg.get("eval") or {}).get("size") or 0)
+    n = len(pool) - held
+    has = f"the pool holds {n} {unit}{'s' if n != 1 else ''} ({where}"
+    has += f", less the eval.size={held} evaluation sample)" if held else ")"
+    if n < 1:
+        raise AlrunError(
+            f"eval.size={held} takes the whole pool ({len(pool)} {unit}s, {where}); lower "
+            f"eval.size (e.g. eval.size={max(1, len(pool) // 10)})"
+        )
     if n_seed is None:
         first, after = int(loop.initial_size), f"loop.initial_size={loop.initial_size}"
         if first > n:
