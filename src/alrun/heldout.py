@@ -55,4 +55,6 @@ def label_sample(oracle: Oracle, pool: Any, drawn: np.ndarray) -> EvalSample:
     else:
         labels = np.asarray(got.labels, dtype=np.int64)
     data.labels, data.gold = labels, True
-    return EvalSample(np.asarray(got.idx, dtype=np.int64), data, np.asarray(drawn, np.int64))
+    # what the oracle served counts as held out too (a resumed web run serves its saved batch)
+    held = np.union1d(np.asarray(drawn, np.int64), np.concatenate([got.idx, got.skipped]))
+    return EvalSample(np.asarray(got.idx, dtype=np.int64), data, held.astype(np.int64))

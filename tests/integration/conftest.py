@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -13,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -161,3 +164,27 @@ def conll_files(tmp_path_factory, conll) -> Path:
     write("train.jsonl", conll["train"], 120)
     write("test.jsonl", conll["test"], 100)
     return d
+
+
+@pytest.fixture(scope="session")
+def news_csv(tmp_path_factory, data_dir) -> SimpleNamespace:
+    """40 real BBC articles as a CSV with one column, Text (a raw pool: no labels, no ids),
+    newlines and double spaces as in the file; `dir` the data dir (dataset.path=news.csv),
+    `texts` each article by the id alrun gives it (line-N, N its first line in the CSV) and
+    `gold` its BBC category (what a careful person answers)."""
+    with (data_dir / "bbc-news" / "bbc-news.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    double_spaced = [i for i, r in enumerate(rows) if "  " in r["Text"]][:2]
+    picked = sorted({*range(0, len(rows), 60), *double_spaced})[:40]
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(["Text"])
+    writer.writerows([rows[i]["Text"]] for i in picked)
+    d = tmp_path_factory.mktemp("news")
+    (d / "news.csv").write_bytes(out.getvalue().encode("utf-8"))
+    texts, gold, line = {}, {}, 2
+    reader = csv.DictReader(io.StringIO(out.getvalue(), newline=""))
+    for rec, i in zip(reader, picked, strict=True):
+        texts[f"line-{line}"], gold[f"line-{line}"] = rec["Text"], rows[i]["Category"]
+        line = reader.line_num + 1
+    return SimpleNamespace(dir=d, texts=texts, gold=gold)

@@ -3,6 +3,7 @@ run's model into Prodigy pre-annotations."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -276,3 +277,95 @@ def test_cli_bad_line_exits_2(tfidf_run):
     proc = predict_cli(tfidf_run, ['{"text": "ok"}', "not json"])
     assert proc.returncode == 2 and proc.stdout == ""
     assert "alrun-predict: error: <stdin> line 2: invalid JSON" in proc.stderr
+
+
+# --------------------------------------------------------------------------- raw text
+
+
+@pytest.fixture
+def crf_run(conll_slice, tmp_path) -> Path:
+    """A run folder holding a small saved CRF (CoNLL types), without running the CLI."""
+    names = conll_slice["names"]
+    ctx = ModelContext(len(names), 0, tmp_path / "cache", label_names=names)
+    spec = {"name": "crf_ner", "max_iterations": 30}
+    model = build_model(ctx, spec)
+    model.fit(*conll_slice["train"])
+    info = {"task": "ner", "candidate": "crf_ner", "tokenizer": "blank:en"}
+    save_model(model, spec, ctx, tmp_path / "run" / "model", info)
+    return tmp_path / "run"
+
+
+RAW = [
+    "Peter  Blackburn flew to Paris on Monday.\tThen John Smith met the  European Union.",
+    "Café owners in Köln  said “no” to Germany 's plan .  Angela Merkel disagreed.",
+    "   ",  # whitespace only: no tokens, no spans
+    "Shares in British  Airways rose 5% (£1.2bn) , said Reuters .",
+]
+
+
+def check_raw_tasks(tasks: list[dict], texts: list[str]) -> None:
+    """Every task is its input text byte for byte, tokens and spans at offsets into it."""
+    assert [t["text"] for t in tasks] == texts
+    for task, text in zip(tasks, texts, strict=True):
+        check_ner_task(task, text)
+        covered = "".join(text[t["start"] : t["end"]] for t in task["tokens"])
+        assert covered == "".join(text.split())  # every non-space character is in a token
+        for t in task["tokens"]:
+            assert t["ws"] == text[t["end"] : t["end"] + 1].isspace()
+
+
+def test_predict_tags_raw_text_files_at_their_original_offsets(
+    crf_run, tmp_path, monkeypatch, capsys
+):
+    """.txt (a document a line, CRLF and blank lines), CSV (a text column with quoted newlines,
+    --text-field/--id-field) and JSONL: the tasks' spans point into the original text."""
+    txt = tmp_path / "in.txt"
+    txt.write_bytes(("\r\n".join([RAW[0], RAW[1], "", RAW[3]]) + "\r\n").encode("utf-8"))
+    code, out = run_main(monkeypatch, capsys, [crf_run, "-i", txt], "")
+    assert code == 0, out.err
+    tasks = [json.loads(x) for x in out.out.splitlines()]
+    check_raw_tasks(tasks, [RAW[0], RAW[1], RAW[3]])
+    assert [t["meta"]["id"] for t in tasks] == ["line-1", "line-2", "line-4"]
+    spans = {(s["text"], s["label"]) for t in tasks for s in t["spans"]}
+    assert ("Peter  Blackburn", "PER") in spans, spans  # across a double space, as written
+    assert any(s["token_start"] > 8 for s in tasks[0]["spans"])  # from its second sentence
+
+    docs = [RAW[0] + "\n\n" + RAW[1], RAW[2], RAW[3] + "\r\nLondon  ."]
+    with (tmp_path / "in.csv").open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["ArticleId", "Text"])
+        w.writerows([f"a{i}", d] for i, d in enumerate(docs))
+    args = [crf_run, "-i", tmp_path / "in.csv", "--text-field", "Text", "--id-field", "ArticleId"]
+    code, out = run_main(monkeypatch, capsys, [*args, "-o", tmp_path / "p.jsonl"], "")
+    assert code == 0, out.err
+    tasks = jsonl(tmp_path / "p.jsonl")
+    check_raw_tasks(tasks, docs)
+    assert [t["meta"]["id"] for t in tasks] == ["a0", "a1", "a2"]
+    assert tasks[1]["tokens"] == tasks[1]["spans"] == []
+    code, out = run_main(monkeypatch, capsys, [crf_run, "-i", tmp_path / "in.csv"], "")
+    assert code == 2 and "no column 'text' (columns: ArticleId, Text)" in out.err
+    code, out = run_main(monkeypatch, capsys, [crf_run, "-i", txt, "--id-field", "x"], "")
+    assert code == 2 and "--id-field names a CSV column" in out.err
+
+    stdin = "".join(json.dumps({"text": d, "meta": {"k": i}}) + "\n" for i, d in enumerate(docs))
+    code, out = run_main(monkeypatch, capsys, [crf_run, "--sentencizer", "none"], stdin)
+    assert code == 0, out.err
+    tasks = [json.loads(x) for x in out.out.splitlines()]
+    check_raw_tasks(tasks, docs)
+    assert [t["meta"]["k"] for t in tasks] == [0, 1, 2]
+
+
+def test_predict_classifies_raw_text_files(tfidf_run, tmp_path, monkeypatch, capsys):
+    docs = ["The team  won the cup final.\tAgain.", "Shares rose,\n5% on Friday."]
+    with (tmp_path / "in.tsv").open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, delimiter="\t").writerows([["text"], *[[d] for d in docs]])
+    code, out = run_main(monkeypatch, capsys, [tfidf_run, "-i", tmp_path / "in.tsv"], "")
+    assert code == 0, out.err
+    tasks = [json.loads(x) for x in out.out.splitlines()]
+    assert [t["text"] for t in tasks] == docs
+    assert [t["meta"]["id"] for t in tasks] == ["line-2", "line-3"]  # the quoted newline
+    assert all(t["accept"][0] in LABELS for t in tasks)
+    (tmp_path / "in.txt").write_text(docs[0] + "\n\n", encoding="utf-8")
+    code, out = run_main(monkeypatch, capsys, [tfidf_run, "-i", tmp_path / "in.txt"], "")
+    assert code == 0, out.err
+    assert [json.loads(x)["text"] for x in out.out.splitlines()] == docs[:1]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
 import pytest
-from web_args import BBC, NER
+from web_args import BBC, NER, RAW_NER
 
 from alrun.data import prodigy
 
@@ -104,6 +105,8 @@ def test_bbc_batches_labelled_with_the_keyboard(serve, page, bbc_slice, tmp_path
     answered: dict[int, str] = {}
     task = next_task(page, "")
     assert page.text_content("#round") == "0" and "no model" in page.text_content("#score")
+    article = shown(run, 0)[int(task.split(":")[1])]["text"]
+    assert "\n\n" in article and page.inner_text("#text") == article  # paragraphs, as written
     for k in range(3):
         press_label(gold(task))
         assert page.get_attribute(f'#labels [data-label="{gold(task)}"]', "class").count("selected")
@@ -193,6 +196,52 @@ def test_script_in_an_article_shows_as_text(serve, page, tmp_path):
     assert page.text_content("#text") == f"Great {evil} film"  # every character, as text
     assert page.eval_on_selector("#text", "el => el.children.length") == 0  # no element made
     assert page.evaluate("window.__pwned") is None
+
+
+def test_raw_text_eval_set_first_and_the_text_as_in_the_file(serve, page, news_csv, tmp_path):
+    """A raw pool's documents: the evaluation set comes first, marked apart from the rounds,
+    without suggestions; each sentence shows its own text (newlines, double spaces)."""
+    run = tmp_path / "run"
+    args = [a for a in RAW_NER if a != "loop.unit=sentence"]
+    s = serve(*args, "loop.unit=document", data=news_csv.dir, run=run)
+    s.wait_round(-1)
+    page.goto(f"{s.url}/?session=ann")
+    task = next_task(page, "")
+    assert task.startswith("-1:")
+    assert page.text_content("#phase-title") == "evaluation set: 0 / 4"
+    assert "never trained on" in page.text_content("#phase-why")
+    assert page.text_content("#round") == "eval" and page.text_content("#labeled") == "0 / 6"
+    assert page.text_content("#task-info").startswith("evaluation item ")
+    assert page.locator("#text mark.ent").count() == 0  # no suggestion biases the sample
+    sentences = shown(run, -1)[int(task.split(":")[1])]["sentences"]
+    texts = [sent["text"] for sent in sentences]
+    assert any("\n" in t for t in texts)
+    rendered = page.eval_on_selector_all("#text .sentence", "ds => ds.map(d => d.textContent)")
+    assert rendered == texts  # every character between the tokens, as in the file
+    drawn = page.eval_on_selector_all("#text .sentence", "ds => ds.map(d => d.innerText)")
+    assert drawn == texts  # pre-wrap: line breaks and runs of spaces are shown
+    shot(page, "eval", tmp_path)
+    page.keyboard.press("a")  # accept: no entity in it
+    task = next_task(page, task)
+    assert page.text_content("#phase-title") == "evaluation set: 1 / 4"
+    assert page.text_content("#labeled") == "0 / 6"  # held out: not a label
+    assert db(run, "select round, answer, spans from answers") == [(-1, "accept", "[]")]
+
+    # the rest of the set and round 0 (documents with one entity each); then round 1 shows
+    # the evaluation sample's score with its interval, and the rounds' own phase line
+    while not task.startswith("1:"):
+        page.keyboard.press(page.get_attribute('#labels [data-label="ORG"]', "data-key"))
+        page.dblclick('#text .tok[data-s="0"][data-t="0"]')
+        page.keyboard.press("a")
+        task = next_task(page, task)
+    assert page.text_content("#round") == "1"
+    assert page.text_content("#phase-title") == "round 1: 0 / 2"
+    assert page.text_content("#phase-why").startswith("evaluation set: 4 held-out items")
+    score = page.text_content("#score")
+    assert re.match(r"F1 \d\.\d\d \[\d\.\d\d, \d\.\d\d\] on 4 evaluation items", score), score
+    assert db(run, "select count(*) from answers where round = -1") == [(4,)]
+    later = [json.loads(x) for (x,) in db(run, "select spans from answers where id > 1")]
+    assert len(later) == 5 and all(len(x) == 1 and x[0]["label"] == "ORG" for x in later)
 
 
 # NER answers (spans on token edges, suggestions) in the default run: test_web_store.py and

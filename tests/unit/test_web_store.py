@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -21,7 +22,7 @@ import pytest
 
 from alrun.errors import AlrunError
 from alrun.web.server import Annotator, Auth, HttpError, check_spans, serve
-from alrun.web.store import DB_FILE, Store, db_url
+from alrun.web.store import DB_FILE, EVAL_ROUND, Store, db_url
 
 TYPES = ["PER", "ORG", "LOC", "MISC"]
 TOPICS = ["business", "entertainment", "politics", "sport", "tech"]
@@ -259,6 +260,51 @@ def test_a_restarted_batch_serves_only_what_is_left(tmp_path, articles):
     ]
 
 
+def test_the_evaluation_set_is_a_batch_of_its_own_before_the_rounds(tmp_path, articles):
+    """Round EVAL_ROUND: task ids -1:i pass the id check, undo and leases work, its answers
+    never count as labels, a restart serves only what is left, and the status says the phase."""
+    store = Store(f"sqlite:///{tmp_path / DB_FILE}")
+    ann = Annotator(store, "multiclass", TOPICS, {"budget": 6}, lease_seconds=60, phase="eval")
+    assert ann.status("t")["phase"] == "eval" and ann.status("t")["eval"] is None
+    tasks = [text_task(EVAL_ROUND, i, articles[i]) for i in (6, 1, 3)]
+    store.add_batch(EVAL_ROUND, tasks)
+    store.add_answer(EVAL_ROUND, 1, "a1", "ann", "accept", label="tech")  # saved before a kill
+    serving = Serving(ann, EVAL_ROUND, tasks)
+    st = ann.status("ann")
+    assert st["phase"] == "eval" and st["round"] == EVAL_ROUND and st["labeled"] == 0
+    assert st["eval"] == st["batch"] == {"total": 3, "answered": 1, "accepted": 1}
+    assert st["message"].startswith("evaluation set: label 3 random items")
+    task = ann.next("ann")["task"]
+    assert task["id"] == "-1:6" and ann.next("bob")["task"]["id"] == "-1:3"
+    refused(lambda: ann.answer("ann", {"id": "-1:3", "answer": "ignore"}), 409, "another session")
+    refused(lambda: ann.answer("ann", {"id": "0:6", "answer": "ignore"}), 409, "not in the current")
+    refused(
+        lambda: ann.answer("ann", {"id": "-2:6", "answer": "ignore"}), 409, "not in the current"
+    )
+    ann.answer("ann", {"id": "-1:6", "answer": "accept", "label": "sport"})
+    assert ann.status("ann")["labeled"] == 0  # held out: not a label towards the budget
+    assert ann.undo("ann")["task"]["id"] == "-1:6"  # undo and the lease work in it too
+    ann.answer("ann", {"id": "-1:6", "answer": "accept", "label": "business"})
+    ann.answer("bob", {"id": "-1:3", "answer": "reject"})
+    assert [(a["index"], a["label"]) for a in serving.done()] == [
+        (6, "business"),
+        (1, "tech"),
+        (3, None),
+    ]
+    st = ann.status("ann")
+    assert st["state"] == "training" and st["phase"] == "eval" and st["labeled"] == 0
+    assert st["eval"] == {"total": 3, "answered": 3, "accepted": 2}
+    assert "2 held-out items" in st["message"]
+    serving = Serving(ann, 0, [text_task(0, 2, articles[2])])  # round 0 follows
+    st = ann.status("ann")
+    assert st["phase"] == "rounds" and st["round"] == 0 and st["message"].startswith("round 0")
+    assert st["eval"] == {"total": 3, "answered": 3, "accepted": 2}  # still shown
+    ann.answer("ann", {"id": "0:2", "answer": "accept", "label": "tech"})
+    serving.done()
+    assert "training the candidates on 1 labels (round 0)" in ann.status("ann")["message"]
+    assert [a["round"] for a in store.active()] == [EVAL_ROUND, EVAL_ROUND, EVAL_ROUND, 0]
+
+
 # ----------------------------------------------------------------------------- answers
 
 
@@ -339,6 +385,47 @@ def test_every_token_span_of_real_sentences_is_accepted_and_nothing_between(sent
                     with pytest.raises(HttpError, match="not on token boundaries"):
                         check_spans(task, [{**span, "end": span["end"] - 1, "label": "LOC"}], TYPES)
     assert check_spans(task, [], TYPES) == []
+
+
+def test_spans_by_tokens_get_their_characters_from_the_server():
+    """The page may name tokens only; the stored start/end are the tokens' own offsets, and
+    a task with the original text (double spaces, a newline) gets its real offsets."""
+    text = "Tony  Blair\nmet   the BBC ."
+    starts = [0, 6, 12, 18, 22, 26]
+    words = text.split()
+    tokens = [
+        {"text": w, "start": a, "end": a + len(w), "id": k, "ws": True}
+        for k, (w, a) in enumerate(zip(words, starts, strict=True))
+    ]
+    task = {"sentences": [{"text": text, "tokens": tokens, "offset": 40}]}
+    assert all(text[t["start"] : t["end"]] == t["text"] for t in tokens)
+    got = check_spans(
+        task,
+        [
+            {"sentence": 0, "token_start": 4, "token_end": 4, "label": "ORG"},
+            {"sentence": 0, "token_start": 0, "token_end": 1, "label": "PER"},
+        ],
+        TYPES,
+    )
+    assert got == [
+        {"sentence": 0, "start": 0, "end": 11, "token_start": 0, "token_end": 1, "label": "PER"},
+        {"sentence": 0, "start": 22, "end": 25, "token_start": 4, "token_end": 4, "label": "ORG"},
+    ]
+    assert text[got[0]["start"] : got[0]["end"]] == "Tony  Blair"
+    by_chars = check_spans(task, [{"sentence": 0, "start": 0, "end": 11, "label": "PER"}], TYPES)
+    assert by_chars == got[:1]
+    for span, message in (
+        ({"token_start": 5, "token_end": 6}, "token_start/token_end (tokens 0-5"),
+        ({"token_start": 2, "token_end": 1}, "first <= last"),
+        ({"token_start": -1, "token_end": 0}, "token_start/token_end"),
+        ({"token_start": 0}, "token_start/token_end"),
+        ({}, "give start/end"),
+        ({"token_start": 0, "token_end": "1"}, "must be integers"),
+        ({"start": 0, "end": 11, "token_end": 0}, "token_end=0 but the offsets give 1"),
+        ({"start": 0, "end": 5}, "not on token boundaries"),  # the first of the two spaces
+    ):
+        with pytest.raises(HttpError, match=re.escape(message)):
+            check_spans(task, [{"sentence": 0, **span, "label": "PER"}], TYPES)
 
 
 def test_multiclass_answers_need_a_known_label_to_accept(tmp_path, articles):

@@ -2,7 +2,9 @@
 
 Resuming needs no checkpoint: the same command replays the run, and every batch already in
 the database is answered from it (the stored batch wins if training gave another one), so
-the labelled set is exactly what was answered and the person sees only what is left.
+the labelled set is exactly what was answered and the person sees only what is left. The
+evaluation sample (eval.size) is served first as a batch of its own (round EVAL_ROUND), with
+no suggestions: no model exists yet, and a suggestion would bias the held-out labels.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from alrun.config import changed_keys, result_config
+from alrun.data.datasets import ItemText
 from alrun.data.prodigy import tokens_from_words
 from alrun.data.tags import spans_from_tags, spans_to_tags
 from alrun.errors import AlrunError
 from alrun.oracles.base import Labels, Oracle, OracleContext
 from alrun.web.server import Annotator, Auth, is_loopback, serve
-from alrun.web.store import Store, db_url
+from alrun.web.store import EVAL_ROUND, Store, db_url
 
 log = logging.getLogger("alrun")
 
@@ -36,10 +39,13 @@ def check_access(host: str, token: str | None) -> None:
 
 
 def entity_types(label_names: list[str]) -> list[str]:
+    """The NER tag names (O, B-X, I-X) -> the entity types a person picks from (X)."""
     return [n[2:] for n in label_names if n.startswith("B-")]
 
 
 class WebOracle(Oracle):
+    """The loop's oracle backed by the annotator: each query is a batch a person answers."""
+
     def __init__(
         self,
         ctx: OracleContext,
@@ -52,6 +58,7 @@ class WebOracle(Oracle):
         lease_seconds: float,
         linger_seconds: float,
     ) -> None:
+        """Open the database (refusing other settings), start the server, print its URL."""
         token = token or os.environ.get("ALRUN_WEB_TOKEN") or None
         check_access(host, token)
         self.pool, self.task, self.linger = ctx.pool, ctx.task, linger_seconds
@@ -68,6 +75,8 @@ class WebOracle(Oracle):
             "budget": cfg["loop"]["budget"],
         }
         self.annotator = Annotator(self.store, self.kind, self.labels, info, lease_seconds)
+        if (cfg.get("eval") or {}).get("size"):
+            self.annotator.phase = "eval"  # the page says what comes first
         self.httpd = serve(self.annotator, host, port, Auth(token, user))
         self.url = f"http://{host}:{self.httpd.server_address[1]}/"
         self._closed = False
@@ -88,6 +97,7 @@ class WebOracle(Oracle):
 
     # ---------------------------------------------------------------- resume check
     def _check_same_run(self, config: dict[str, Any]) -> None:
+        """Saved answers only fit the batches of the same settings: refuse other ones."""
         mine = result_config(config)
         saved = self.store.get_meta("config")
         if saved is None:
@@ -107,6 +117,7 @@ class WebOracle(Oracle):
 
     # ---------------------------------------------------------------- tasks
     def _make_task(self, rnd: int, i: int, preds: Any, k: int) -> dict[str, Any]:
+        """Pool item i as the page shows it, pre-filled with `preds[k]` when there is a model."""
         base = {"id": f"{rnd}:{i}", "round": rnd, "index": int(i), "item_id": self.pool.ids[i]}
         if self.kind == "multiclass":
             suggestion = None
@@ -120,19 +131,23 @@ class WebOracle(Oracle):
                 "text": self.pool.texts[i],
                 "suggestion": suggestion,
             }
+        source = None if self.pool.source is None else self.pool.source[i]
         sentences, spans = [], []
         names = self.pool.label_names
         for s, words in enumerate(self.pool.sentences[i]):
-            text, tokens = tokens_from_words(words)
-            sentences.append({"text": text, "tokens": tokens})
+            sent = tokenized(words) if source is None else original(source, s)
+            sentences.append(sent)
             if preds is not None:
                 tags = [names[t] for t in preds[k][s]]
-                spans += [{"sentence": s, **sp} for sp in spans_from_tags(tokens, tags)]
-        return {**base, "kind": "ner", "sentences": sentences, "spans": spans}
+                spans += [{"sentence": s, **sp} for sp in spans_from_tags(sent["tokens"], tags)]
+        doc = {} if source is None else {"doc_id": source.doc_id}
+        return {**base, "kind": "ner", **doc, "sentences": sentences, "spans": spans}
 
-    def _tasks(self, rnd: int, idx: np.ndarray) -> list[dict[str, Any]]:
+    def _tasks(self, rnd: int, idx: np.ndarray, suggest: bool = True) -> list[dict[str, Any]]:
+        """The batch's tasks; `suggest`: pre-fill with the kept model's guesses (none for the
+        evaluation sample, nor before the first model)."""
         preds = None
-        if self._model is not None and len(idx):  # pre-fill with the kept model's guesses
+        if suggest and self._model is not None and len(idx):
             inputs = self.task.inputs(self.pool, idx)
             preds = self.task.predict(self._model, inputs)
             if self.kind == "ner":
@@ -157,6 +172,7 @@ class WebOracle(Oracle):
 
     # ---------------------------------------------------------------- the loop's side
     def label(self, idx: np.ndarray) -> Labels:
+        """The next round's batch, answered by a person (the seed set needs no one)."""
         idx = np.asarray(idx, dtype=np.int64)
         if self._seeded:
             self._seeded, self._round = False, 1  # the seeds are round 0's batch
@@ -164,21 +180,33 @@ class WebOracle(Oracle):
             return Labels(idx, self.pool.labels[idx], np.empty(0, dtype=np.int64))
         rnd = self._round
         self._round += 1
+        got = self._ask(rnd, idx, suggest=True)
+        self._labeled += len(got.idx)
+        return got
+
+    def label_eval(self, idx: np.ndarray) -> Labels:
+        """The evaluation sample, before round 0: a batch of its own (round EVAL_ROUND),
+        shown apart from the rounds and without suggestions; its labels never count towards
+        the budget nor train a model."""
+        return self._ask(EVAL_ROUND, np.asarray(idx, dtype=np.int64), suggest=False)
+
+    def _ask(self, rnd: int, idx: np.ndarray, suggest: bool) -> Labels:
+        """Serve batch `rnd` (the one saved in the database if any, so a restart asks nothing
+        twice) until every task is answered; accepted answers become labels."""
         tasks = self.store.batch(rnd)
         if tasks:
             if [t["index"] for t in tasks] != idx.tolist():
                 log.warning(
-                    "round %d: the strategy picked another batch than the one saved in the "
-                    "database (training is not bit-identical here); serving the saved batch so "
-                    "no answer is lost",
-                    rnd,
+                    "%s: the run picked another batch than the one saved in the database "
+                    "(training is not bit-identical here); serving the saved batch so no "
+                    "answer is lost",
+                    "the evaluation sample" if rnd == EVAL_ROUND else f"round {rnd}",
                 )
         else:
-            tasks = self._tasks(rnd, idx)
+            tasks = self._tasks(rnd, idx, suggest)
             self.store.add_batch(rnd, tasks)
         answers = self.annotator.serve_batch(rnd, tasks, self._labeled)
         kept = [(t, a) for t, a in zip(tasks, answers, strict=True) if a["answer"] == "accept"]
-        self._labeled += len(kept)
         labels = np.empty(len(kept), dtype=object if self.kind == "ner" else np.int64)
         for k, (t, a) in enumerate(kept):
             labels[k] = self._to_label(t, a)
@@ -193,20 +221,12 @@ class WebOracle(Oracle):
         self._round, self._labeled, self._seeded = rnd, labeled, False
 
     def round_done(self, row: dict[str, Any], model: Any) -> None:
-        metric = self.task.selection_metric
+        """Keep the model for the next batch's suggestions; show the round's score."""
         self._model = model
-        self.annotator.set_score(
-            {
-                "metric": metric,
-                "test": row["test"][metric],
-                "validation": row["validation"].get(row["chosen"]),  # none: a lone candidate
-                "round": row["round"],
-                "labeled": row["labeled"],
-                "candidate": row["chosen"],
-            }
-        )
+        self.annotator.set_score(score_of(row, self.task.selection_metric))
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
+        """Tell open pages the run ended, then stop the server and the database."""
         if self._closed:
             return
         self._closed = True
@@ -221,3 +241,48 @@ class WebOracle(Oracle):
         self.httpd.shutdown()
         self.httpd.server_close()
         self.store.close()
+
+
+def tokenized(words: list[str]) -> dict[str, Any]:
+    """A pre-tokenised sentence (CoNLL, tokens/tags): its words joined by single spaces."""
+    text, tokens = tokens_from_words(words)
+    return {"text": text, "tokens": tokens}
+
+
+def original(source: ItemText, s: int) -> dict[str, Any]:
+    """Sentence s of an item with its original text, byte for byte: the sentence's slice of
+    the document, its tokens' offsets in that slice, `ws` (whitespace follows the token),
+    and `offset`, where the slice starts in the document."""
+    text, offsets = source.sentence(s)
+    tokens = [
+        {"text": text[a:b], "start": a, "end": b, "id": k, "ws": text[b : b + 1].isspace()}
+        for k, (a, b) in enumerate(offsets)
+    ]
+    return {"text": text, "tokens": tokens, "offset": source.offset + source.sentences[s][0]}
+
+
+def score_of(row: dict[str, Any], metric: str) -> dict[str, Any]:
+    """A round's row -> the score the page shows: the test split's metric, or, without a
+    test split, the evaluation sample's with its interval (`eval`)."""
+    score = {
+        "metric": metric,
+        "test": row["test"].get(metric),
+        "validation": row["validation"].get(row["chosen"]),  # none: a lone candidate
+        "round": row["round"],
+        "labeled": row["labeled"],
+        "candidate": row["chosen"],
+        "heldout": row.get("heldout", "test split"),
+    }
+    ev = row.get("eval")
+    if ev is not None:
+        name = metric if metric in ev else next((k for k in ev if f"{k}_low" in ev), None)
+        if name is not None:
+            score["eval"] = {
+                "metric": name,
+                "value": ev[name],
+                "low": ev.get(f"{name}_low"),
+                "high": ev.get(f"{name}_high"),
+                "n": ev.get("n"),
+                "level": ev.get("level"),
+            }
+    return score

@@ -24,11 +24,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from alrun.errors import AlrunError
-from alrun.web.store import ANSWERS, Store
+from alrun.web.store import ANSWERS, EVAL_ROUND, Store
 
 log = logging.getLogger("alrun.web")
 STATIC = Path(__file__).parent / "static"
 SESSION_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+TASK_ID_RE = re.compile(r"(-?\d+):(\d+)")  # round:index; the evaluation sample's round is -1
 MAX_BODY = 1 << 20
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -39,25 +40,31 @@ CSP = (
 
 class HttpError(Exception):
     def __init__(self, status: int, message: str) -> None:
+        """An error the page gets as JSON with this HTTP status."""
         super().__init__(message)
         self.status = status
 
 
 @dataclass
 class Annotator:
-    """Shared state of one run's annotation: the current batch, leases, status."""
+    """Shared state of one run's annotation: the current batch, leases, status.
+
+    `phase`: "eval" while the evaluation sample (round EVAL_ROUND, labelled before round 0,
+    never trained on) is served or still to come, "rounds" from round 0's batch on."""
 
     store: Store
     kind: str  # multiclass | ner
     labels: list[str]  # the label set shown (multiclass classes, NER entity types)
     info: dict[str, Any]  # dataset, strategy, unit, budget
     lease_seconds: float = 120.0
+    phase: str = "rounds"
     state: str = "starting"
     round: int = -1
     tasks: list[dict[str, Any]] = field(default_factory=list)
     labeled_before: int = 0
     score: dict[str, Any] | None = None
     message: str = "loading data"
+    eval_done: dict[str, int] | None = None  # the evaluation sample's counts once answered
     _leases: dict[int, tuple[str, float]] = field(default_factory=dict)  # index -> session
     _answered: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> answer row
     _cond: threading.Condition = field(default_factory=threading.Condition)
@@ -67,68 +74,95 @@ class Annotator:
         self, rnd: int, tasks: list[dict[str, Any]], labeled_before: int
     ) -> list[dict[str, Any]]:
         """Serve `tasks` until every one has an answer (saved ones count); the answers in
-        task order."""
+        task order. Round EVAL_ROUND is the evaluation sample: its answers count as held-out
+        items, never as labels towards the budget."""
         with self._cond:
             self.round, self.tasks, self.labeled_before = rnd, tasks, labeled_before
+            self.phase = "eval" if rnd == EVAL_ROUND else "rounds"
             by_index = {t["index"] for t in tasks}
             self._answered = {
                 a["index"]: a for a in self.store.active(rnd) if a["index"] in by_index
             }
             self._leases = {}
             self.state = "labelling"
-            self.message = f"round {rnd}: label {len(tasks)} items"
+            self.message = (
+                f"evaluation set: label {len(tasks)} random items before the rounds"
+                if self.phase == "eval"
+                else f"round {rnd}: label {len(tasks)} items"
+            )
             self._cond.notify_all()
             while len(self._answered) < len(tasks):
                 self._cond.wait(timeout=0.5)  # wakes for Ctrl-C too
             answers = [self._answered[t["index"]] for t in tasks]
-            n = labeled_before + sum(a["answer"] == "accept" for a in answers)
             self.state, self._leases = "training", {}
-            self.message = f"training the candidates on {n} labels (round {rnd})"
+            self.message = self._closed_message(answers)
         return answers
 
+    def _closed_message(self, answers: list[dict[str, Any]]) -> str:
+        """What the page says once a batch is answered (the lock is held)."""
+        kept = sum(a["answer"] == "accept" for a in answers)
+        if self.phase == "eval":
+            self.eval_done = {"total": len(answers), "answered": len(answers), "accepted": kept}
+            return f"evaluation set done: {kept} held-out items; choosing round 0's items"
+        return (
+            f"training the candidates on {self.labeled_before + kept} labels (round {self.round})"
+        )
+
     def set_score(self, score: dict[str, Any]) -> None:
+        """The last round's score, for the page's header."""
         with self._cond:
             self.score = score
 
     def finish(self, message: str) -> None:
+        """The run ended: no more tasks; pages show `message`."""
         with self._cond:
             self.state, self.message, self.tasks = "finished", message, []
             self._cond.notify_all()
 
     # ------------------------------------------------------------ request side
     def status(self, session: str) -> dict[str, Any]:
+        """The page's status (GET /api/status)."""
         with self._cond:
             return self._status(session)
 
     def _status(self, session: str) -> dict[str, Any]:
+        """The status with the lock held: state, phase, batch and evaluation-set counts,
+        labels towards the budget (never the held-out ones), score, message."""
         accepted = sum(a["answer"] == "accept" for a in self._answered.values())
         labelling = self.state == "labelling"
+        batch = {
+            "total": len(self.tasks),
+            "answered": len(self._answered) if self.tasks else 0,
+            "accepted": accepted if self.tasks else 0,
+        }
+        in_eval = self.phase == "eval" and self.round == EVAL_ROUND and bool(self.tasks)
         return {
             "state": self.state,
+            "phase": self.phase,
             "kind": self.kind,
             "labels": self.labels,
             **self.info,
             "round": self.round,
-            "batch": {
-                "total": len(self.tasks),
-                "answered": len(self._answered) if self.tasks else 0,
-                "accepted": accepted if self.tasks else 0,
-            },
-            "labeled": self.labeled_before + (accepted if labelling else 0),
+            "batch": batch,
+            "eval": dict(batch) if in_eval and labelling else self.eval_done,
+            "labeled": self.labeled_before + (accepted if labelling and not in_eval else 0),
             "score": self.score,
             "session": session,
             "message": self.message,
         }
 
     def _expire(self) -> None:
+        """Leases past their time return their tasks to the queue."""
         now = time.monotonic()
         for i in [i for i, (_, until) in self._leases.items() if until < now]:
             del self._leases[i]  # an abandoned task goes back to the queue
 
     def _held(self, session: str) -> int | None:
+        """The task (pool index) `session` holds, if any."""
         return next((i for i, (s, _) in self._leases.items() if s == session), None)
 
     def _task(self, index: int, answer: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The open batch's task for `index`, with `answer` (after an undo) attached."""
         task = next(t for t in self.tasks if t["index"] == index)
         if answer is None:
             return task
@@ -140,6 +174,7 @@ class Annotator:
         return {**task, "answer": prev}
 
     def next(self, session: str) -> dict[str, Any]:
+        """The session's task: the one it holds, else the first free one, leased to it."""
         with self._cond:
             task = None
             if self.state == "labelling":
@@ -165,6 +200,7 @@ class Annotator:
             return {"task": task, "status": status}
 
     def heartbeat(self, session: str) -> dict[str, Any]:
+        """An open page renews its lease."""
         with self._cond:
             held = self._held(session)
             if held is not None:
@@ -172,6 +208,7 @@ class Annotator:
             return {"ok": True, "held": held is not None}
 
     def release(self, session: str) -> dict[str, Any]:
+        """A closed page gives its task back at once."""
         with self._cond:
             held = self._held(session)
             if held is not None:
@@ -179,6 +216,7 @@ class Annotator:
             return {"ok": True}
 
     def answer(self, session: str, body: Any) -> dict[str, Any]:
+        """Check an answer (task, label, spans) and store it; nothing is stored otherwise."""
         if not isinstance(body, dict):
             raise HttpError(400, "the answer must be a JSON object")
         with self._cond:
@@ -209,6 +247,7 @@ class Annotator:
             return {"ok": True, "status": self._status(session)}
 
     def undo(self, session: str) -> dict[str, Any]:
+        """Take back the session's last answer of the open batch; its task comes back."""
         with self._cond:
             if self.state != "labelling":
                 raise HttpError(409, f"nothing to undo: the batch is closed ({self.state})")
@@ -224,9 +263,11 @@ class Annotator:
             return {"task": self._task(row["index"], row), "status": self._status(session)}
 
     def _check_task(self, session: str, task_id: Any) -> int:
+        """The answered task must be in the open batch (EVAL_ROUND's too), unanswered and
+        not held by another session; its pool index."""
         if self.state != "labelling":
             raise HttpError(409, f"no batch is open ({self.state}); wait for the next round")
-        m = re.fullmatch(r"(\d+):(\d+)", task_id) if isinstance(task_id, str) else None
+        m = TASK_ID_RE.fullmatch(task_id) if isinstance(task_id, str) else None
         if m is None:
             raise HttpError(400, f"task id {task_id!r} is not 'round:index'")
         rnd, index = int(m[1]), int(m[2])
@@ -241,47 +282,21 @@ class Annotator:
         return index
 
     def _check_label(self, label: Any) -> str:
+        """A class must be in the label set."""
         if label not in self.labels:
             raise HttpError(400, f"label {label!r} is not in the label set {self.labels}")
         return str(label)
 
 
 def check_spans(task: dict[str, Any], spans: Any, labels: Sequence[str]) -> list[dict[str, Any]]:
-    """Entity spans from the page -> checked spans on token edges, sorted, not overlapping."""
+    """Entity spans from the page -> checked spans on token edges, sorted, not overlapping.
+
+    A span names its tokens (token_start/token_end, inclusive) or its characters (start/end
+    in the sentence text), or both, which must agree; the stored start/end are always the
+    tokens' own offsets, computed here, never the page's numbers."""
     if not isinstance(spans, list):
         raise HttpError(400, "spans must be a list")
-    sentences = task["sentences"]
-    out = []
-    for k, span in enumerate(spans):
-        if not isinstance(span, dict):
-            raise HttpError(400, f"span {k} is not an object")
-        s, start, end, label = (span.get(x) for x in ("sentence", "start", "end", "label"))
-        if not (type(s) is int and type(start) is int and type(end) is int):
-            raise HttpError(400, f"span {k}: sentence, start and end must be integers")
-        if not 0 <= s < len(sentences):
-            raise HttpError(400, f"span {k}: sentence {s} is out of range (0-{len(sentences) - 1})")
-        text, tokens = sentences[s]["text"], sentences[s]["tokens"]
-        if not 0 <= start < end <= len(text):
-            raise HttpError(
-                400, f"span {k}: [{start}, {end}) is outside sentence {s} (0-{len(text)})"
-            )
-        a = next((t["id"] for t in tokens if t["start"] == start), None)
-        b = next((t["id"] for t in tokens if t["end"] == end), None)
-        if a is None or b is None:
-            raise HttpError(
-                400, f"span {k}: [{start}, {end}) of sentence {s} is not on token boundaries"
-            )
-        for key, want in (("token_start", a), ("token_end", b)):
-            if key in span and span[key] != want:
-                raise HttpError(400, f"span {k}: {key}={span[key]!r} but the offsets give {want}")
-        if label not in labels:
-            raise HttpError(
-                400, f"span {k}: label {label!r} is not in the label set {list(labels)}"
-            )
-        out.append(
-            {"sentence": s, "start": start, "end": end, "token_start": a, "token_end": b}
-            | {"label": label}
-        )
+    out = [_check_span(task["sentences"], k, span, labels) for k, span in enumerate(spans)]
     out.sort(key=lambda x: (x["sentence"], x["token_start"]))
     for p, q in itertools.pairwise(out):
         if p["sentence"] == q["sentence"] and q["token_start"] <= p["token_end"]:
@@ -289,10 +304,67 @@ def check_spans(task: dict[str, Any], spans: Any, labels: Sequence[str]) -> list
     return out
 
 
+def _check_span(
+    sentences: list[dict[str, Any]], k: int, span: Any, labels: Sequence[str]
+) -> dict[str, Any]:
+    """One span of an answer -> {sentence, start, end, token_start, token_end, label}."""
+    if not isinstance(span, dict):
+        raise HttpError(400, f"span {k} is not an object")
+    keys = ("sentence", "start", "end", "token_start", "token_end")
+    s, start, end, t0, t1 = (span.get(x) for x in keys)
+    if any(type(span[x]) is not int for x in keys if x in span) or type(s) is not int:
+        raise HttpError(
+            400,
+            f"span {k}: sentence, start and end (or token_start and token_end) must be integers",
+        )
+    if not 0 <= s < len(sentences):
+        raise HttpError(400, f"span {k}: sentence {s} is out of range (0-{len(sentences) - 1})")
+    tokens = sentences[s]["tokens"]
+    if "start" in span or "end" in span:
+        a, b = _tokens_at(sentences[s]["text"], tokens, k, s, start, end)
+        for key, given, want in (("token_start", t0, a), ("token_end", t1, b)):
+            if key in span and given != want:
+                raise HttpError(400, f"span {k}: {key}={given!r} but the offsets give {want}")
+    elif type(t0) is int and type(t1) is int and 0 <= t0 <= t1 < len(tokens):
+        a, b = t0, t1
+    else:
+        raise HttpError(
+            400,
+            f"span {k}: give start/end (characters) or token_start/token_end (tokens "
+            f"0-{len(tokens) - 1} of sentence {s}, first <= last)",
+        )
+    label = span.get("label")
+    if label not in labels:
+        raise HttpError(400, f"span {k}: label {label!r} is not in the label set {list(labels)}")
+    return {"sentence": s, "start": tokens[a]["start"], "end": tokens[b]["end"]} | {
+        "token_start": a,
+        "token_end": b,
+        "label": label,
+    }
+
+
+def _tokens_at(
+    text: str, tokens: list[dict[str, Any]], k: int, s: int, start: Any, end: Any
+) -> tuple[int, int]:
+    """Character offsets in sentence s -> (first token, last token); both on token edges."""
+    if type(start) is not int or type(end) is not int:
+        raise HttpError(400, f"span {k}: sentence, start and end must be integers")
+    if not 0 <= start < end <= len(text):
+        raise HttpError(400, f"span {k}: [{start}, {end}) is outside sentence {s} (0-{len(text)})")
+    a = next((n for n, t in enumerate(tokens) if t["start"] == start), None)
+    b = next((n for n, t in enumerate(tokens) if t["end"] == end), None)
+    if a is None or b is None or a > b:
+        raise HttpError(
+            400, f"span {k}: [{start}, {end}) of sentence {s} is not on token boundaries"
+        )
+    return a, b
+
+
 # ---------------------------------------------------------------------------- HTTP
 
 
 def is_loopback(host: str) -> bool:
+    """Only this machine can reach `host` (no token needed then)."""
     try:
         return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
     except (OSError, ValueError):
@@ -303,6 +375,7 @@ class Auth:
     """A shared token: `Authorization: Bearer`, basic auth (password = token), or ?token=."""
 
     def __init__(self, token: str | None, user: str | None) -> None:
+        """The token (None: open) and the only basic-auth user allowed (None: any)."""
         self.token, self.user = token, user
 
     def check(self, headers: Any, query: dict[str, list[str]]) -> tuple[bool, bool]:
@@ -328,18 +401,23 @@ class Auth:
         return False, False
 
     def _same(self, given: str) -> bool:
+        """Constant-time comparison with the token."""
         assert self.token is not None
         return hmac.compare_digest(given.encode(), self.token.encode())
 
 
 def make_handler(annotator: Annotator, auth: Auth) -> type[BaseHTTPRequestHandler]:
+    """The request handler class bound to this annotator and its auth."""
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "alrun-annotator"
 
         def log_message(self, format: str, *args: Any) -> None:
+            """Requests go to the debug log, not stderr (the run's output stays readable)."""
             log.debug("%s " + format, self.address_string(), *args)
 
         def _send(self, status: int, body: bytes, ctype: str, cookie: str | None = None) -> None:
+            """Send a response with the security headers every page and answer carries."""
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -357,9 +435,11 @@ def make_handler(annotator: Annotator, auth: Auth) -> type[BaseHTTPRequestHandle
             self.wfile.write(body)
 
         def _json(self, status: int, obj: Any, cookie: str | None = None) -> None:
+            """Send `obj` as JSON."""
             self._send(status, json.dumps(obj).encode(), "application/json", cookie)
 
         def _route(self, method: str) -> None:
+            """Check auth and session, dispatch, and turn errors into JSON answers."""
             url = urlsplit(self.path)
             query = parse_qs(url.query)
             ok, set_cookie = auth.check(self.headers, query)
@@ -382,6 +462,7 @@ def make_handler(annotator: Annotator, auth: Auth) -> type[BaseHTTPRequestHandle
                 self._json(500, {"error": f"server error: {e.__class__.__name__}"})
 
         def _get(self, path: str, session: str, cookie: str | None) -> None:
+            """The page, its static files, status and the next task."""
             if path in ("/", "/index.html"):
                 self._static("index.html", cookie)
             elif path.startswith("/static/"):
@@ -394,6 +475,7 @@ def make_handler(annotator: Annotator, auth: Auth) -> type[BaseHTTPRequestHandle
                 raise HttpError(404, f"no page {path}")
 
         def _static(self, name: str, cookie: str | None) -> None:
+            """A file of static/ by its bare name (no path: nothing else is reachable)."""
             types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
             path = STATIC / name
             if "/" in name or path.suffix not in types or not path.is_file():
@@ -401,6 +483,7 @@ def make_handler(annotator: Annotator, auth: Auth) -> type[BaseHTTPRequestHandle
             self._send(200, path.read_bytes(), types[path.suffix] + "; charset=utf-8", cookie)
 
         def _post(self, path: str, session: str) -> None:
+            """The actions: JSON bodies only, of bounded size."""
             actions = {
                 "/api/answer": annotator.answer,
                 "/api/undo": lambda s, _b: annotator.undo(s),
@@ -423,9 +506,11 @@ def make_handler(annotator: Annotator, auth: Auth) -> type[BaseHTTPRequestHandle
             self._json(200, actions[path](session, body))
 
         def do_GET(self) -> None:
+            """http.server's entry point for GET."""
             self._route("GET")
 
         def do_POST(self) -> None:
+            """http.server's entry point for POST."""
             self._route("POST")
 
     return Handler

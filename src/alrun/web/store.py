@@ -32,6 +32,9 @@ from alrun.errors import AlrunError
 
 DB_FILE = "annotations.db"
 ANSWERS = ("accept", "reject", "ignore")
+# The evaluation sample's batch (eval.size): served before round 0, stored under this round
+# number in `batches` and `answers` like a round's, its task ids "-1:<pool index>".
+EVAL_ROUND = -1
 
 metadata = MetaData()
 meta_table = Table(
@@ -40,7 +43,8 @@ meta_table = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
-# The tasks each round served, in the strategy's order, as the page showed them.
+# The tasks each round served, in the strategy's order, as the page showed them (round
+# EVAL_ROUND: the evaluation sample, in drawing order, without suggestions).
 batches = Table(
     "batches",
     metadata,
@@ -82,6 +86,7 @@ def db_url(value: str | None, run_dir: Path) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """Each SQLite connection: WAL, fsync per commit, wait for a busy writer."""
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
     cur.execute("PRAGMA synchronous=FULL")  # an answer committed is an answer on disk
@@ -93,6 +98,7 @@ class Store:
     """The run's answers; one short transaction per write."""
 
     def __init__(self, url: str, create: bool = True) -> None:
+        """Open (and with `create`, set up) the database; a bad URL is a clear error."""
         self.url = url
         try:
             self.engine: Engine = create_engine(url)
@@ -111,17 +117,20 @@ class Store:
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str) -> Any:
+        """A saved run setting (config, label set), or None."""
         with self.engine.connect() as c:
             row = c.execute(select(meta_table.c.value).where(meta_table.c.key == key)).first()
         return None if row is None else json.loads(row[0])
 
     def set_meta(self, key: str, value: Any) -> None:
+        """Save (or replace) a run setting."""
         with self.engine.begin() as c:
             c.execute(meta_table.delete().where(meta_table.c.key == key))
             c.execute(meta_table.insert().values(key=key, value=json.dumps(value)))
 
     # ------------------------------------------------------------------ batches
     def batch(self, rnd: int) -> list[dict[str, Any]]:
+        """The tasks round `rnd` served, in order ([] if none): a restart serves them again."""
         with self.engine.connect() as c:
             rows = c.execute(
                 select(batches).where(batches.c.round == rnd).order_by(batches.c.position)
@@ -129,6 +138,7 @@ class Store:
         return [json.loads(r.task) for r in rows]
 
     def add_batch(self, rnd: int, tasks: list[dict[str, Any]]) -> None:
+        """Save a batch as shown, before its first task is served."""
         with self.engine.begin() as c:
             c.execute(
                 batches.insert(),
@@ -145,6 +155,7 @@ class Store:
             )
 
     def rounds(self) -> list[int]:
+        """Every round with a saved batch (EVAL_ROUND included): for the export."""
         with self.engine.connect() as c:
             return [r[0] for r in c.execute(select(batches.c.round).distinct()).all()]
 
@@ -159,6 +170,7 @@ class Store:
         label: str | None = None,
         spans: list[dict[str, Any]] | None = None,
     ) -> None:
+        """Save one answer in its own committed transaction."""
         with self.engine.begin() as c:
             c.execute(
                 answers.insert().values(
@@ -201,10 +213,12 @@ class Store:
         return _answer_row(row)
 
     def close(self) -> None:
+        """Release the connections."""
         self.engine.dispose()
 
 
 def _answer_row(r: Any) -> dict[str, Any]:
+    """A database row of `answers` -> the dict the annotator and the export use."""
     return {
         "id": r.id,
         "round": r.round,

@@ -98,12 +98,27 @@
   // ---- status / header ----------------------------------------------------
 
   const fmt = (x) => (typeof x === "number" ? x.toFixed(3) : String(x));
+  const fmt2 = (x) => (typeof x === "number" ? x.toFixed(2) : "?");
+  const METRIC_NAMES = { f1: "F1", macro_f1: "macro-F1" };
+  const metricName = (m) => METRIC_NAMES[m] || String(m);
+
+  // Without a test split the held-out score is the evaluation sample's, with its interval:
+  // "F1 0.61 [0.48, 0.72] on 50 evaluation items".
+  function heldOutText(score) {
+    const ev = score.eval;
+    if (ev && score.heldout && score.heldout !== "test split") {
+      return `${metricName(ev.metric)} ${fmt2(ev.value)} [${fmt2(ev.low)}, ${fmt2(ev.high)}]` +
+        ` on ${ev.n ?? "?"} evaluation items`;
+    }
+    return score.test != null ? `test ${score.metric || "score"} ${fmt(score.test)}` : "";
+  }
 
   function scoreText(score) {
     if (!score) return "no model yet";
     const metric = score.metric || "score";
     const parts = [];
-    if (score.test != null) parts.push(`test ${metric} ${fmt(score.test)}`);
+    const held = heldOutText(score);
+    if (held) parts.push(held);
     if (score.validation != null) parts.push(`validation ${fmt(score.validation)}`);
     let text = parts.join(" · ") || metric;
     const ctx = [];
@@ -113,14 +128,42 @@
     return text;
   }
 
+  const EVAL_WHY = "held-out items for an honest learning curve: a random sample, labelled " +
+    "before the rounds, never trained on (so no model suggestions here)";
+
+  // The phase line: the evaluation set first, apart from the rounds, then the rounds.
+  function renderPhase(st, b) {
+    const inEval = st.phase === "eval";
+    const ev = st.eval;
+    let title = "";
+    let why = "";
+    if (inEval) {
+      const total = ev ? ev.total : b.total;
+      title = st.state === "labelling" || ev
+        ? `evaluation set: ${ev ? ev.answered : 0} / ${total || "?"}` : "evaluation set";
+      why = EVAL_WHY;
+    } else if (st.state === "labelling" || st.state === "training") {
+      title = `round ${st.round ?? 0}: ${b.answered || 0} / ${b.total || 0}`;
+      if (ev) why = `evaluation set: ${ev.accepted} held-out items (never trained on)`;
+    } else if (ev) {
+      why = `evaluation set: ${ev.accepted} held-out items (never trained on)`;
+    }
+    $("phase-title").textContent = title;
+    $("phase-why").textContent = why;
+    $("phase").hidden = !title && !why;
+  }
+
   function renderStatus(st) {
     if (!st) return;
     status = st;
+    const inEval = st.phase === "eval";
     document.body.dataset.state = st.state || "";
+    document.body.dataset.phase = st.phase || "";
     document.body.dataset.kind = kind();
     $("session").textContent = st.session || SESSION;
     document.title = `alrun · ${st.session || SESSION}`;
-    $("round").textContent = st.round != null ? String(st.round) : "–";
+    $("round").textContent = inEval ? "eval" : st.round != null && st.round >= 0
+      ? String(st.round) : "–";
     $("labeled").textContent = st.budget != null
       ? `${st.labeled ?? 0} / ${st.budget}` : String(st.labeled ?? 0);
     $("score").textContent = scoreText(st.score);
@@ -130,8 +173,10 @@
     const prog = $("progress");
     prog.max = Math.max(1, b.total || 0);
     prog.value = Math.min(b.answered || 0, prog.max);
+    const where = inEval ? "the evaluation set" : `round ${st.round ?? 0}`;
     $("progress-text").textContent =
-      `${b.answered || 0} / ${b.total || 0} answered in round ${st.round ?? 0} · ${b.accepted || 0} accepted`;
+      `${b.answered || 0} / ${b.total || 0} answered in ${where} · ${b.accepted || 0} accepted`;
+    renderPhase(st, b);
 
     if (st.state === "finished") {
       $("message").textContent = `Finished. Final score: ${scoreText(st.score)}.` +
@@ -217,7 +262,8 @@
     const prev = t.answer || null;
     document.body.dataset.task = String(t.id);
     document.body.dataset.kind = kind();
-    $("task-info").textContent = `item ${t.item_id ?? "?"} · task ${t.id}`;
+    const what = t.round === -1 ? "evaluation item" : "item";
+    $("task-info").textContent = `${what} ${t.item_id ?? "?"} · task ${t.id}`;
     $("task-note").textContent = prev
       ? `previous answer: ${prev.answer}${prev.label ? ` (${prev.label})` : ""}` : "";
     if (t.kind === "ner") {
@@ -256,56 +302,74 @@
     stopHeartbeat();
   }
 
+  // The sentence's own text between tokens (double spaces, newlines, tabs), shown as it is
+  // in the file; a task whose token offsets do not match its text falls back to ws.
+  function gapsOf(sent) {
+    const toks = sent.tokens || [];
+    const text = typeof sent.text === "string" ? sent.text : null;
+    const exact = text !== null && toks.every((t, i) =>
+      Number.isInteger(t.start) && Number.isInteger(t.end) && t.start <= t.end &&
+      text.slice(t.start, t.end) === String(t.text) &&
+      (i === 0 || toks[i - 1].end <= t.start));
+    if (!exact) return { before: "", after: toks.map((t) => (t.ws ? " " : "")) };
+    const after = toks.map((t, i) => text.slice(t.end, i + 1 < toks.length ? toks[i + 1].start : text.length));
+    return { before: toks.length ? text.slice(0, toks[0].start) : text, after };
+  }
+
   // Tokens as <span class="tok">, entity spans wrapped in <mark class="ent">.
   function renderNer() {
     const box = $("text");
     box.className = "text ner";
     box.replaceChildren();
-    (task.sentences || []).forEach((sent, si) => {
-      const div = document.createElement("div");
-      div.className = "sentence";
-      div.dataset.s = String(si);
-      const toks = sent.tokens || [];
-      const mine = spans.filter((s) => s.sentence === si)
-        .sort((a, b) => a.token_start - b.token_start);
-      let k = 0;
-      const tokEl = (i) => {
-        const el = document.createElement("span");
-        el.className = "tok";
-        el.dataset.s = String(si);
-        el.dataset.t = String(i);
-        el.textContent = toks[i].text;
-        return el;
-      };
-      const space = (i) => (toks[i].ws ? document.createTextNode(" ") : null);
-      for (const sp of mine) {
-        if (sp.token_start < k || sp.token_end >= toks.length) continue; // malformed/overlap
-        for (; k < sp.token_start; k++) div.append(...[tokEl(k), space(k)].filter(Boolean));
-        const mark = document.createElement("mark");
-        mark.className = "ent";
-        mark.dataset.s = String(si);
-        mark.dataset.start = String(sp.start);
-        mark.dataset.end = String(sp.end);
-        mark.dataset.tokenStart = String(sp.token_start);
-        mark.dataset.tokenEnd = String(sp.token_end);
-        mark.dataset.label = sp.label;
-        mark.title = `${sp.label} (click to remove)`;
-        paint(mark, sp.label);
-        for (; k <= sp.token_end; k++) {
-          mark.append(tokEl(k));
-          if (k < sp.token_end && toks[k].ws) mark.append(document.createTextNode(" "));
-        }
-        const tag = document.createElement("span");
-        tag.className = "ent-label";
-        tag.textContent = sp.label;
-        mark.append(tag);
-        div.append(mark);
-        const sp2 = space(sp.token_end);
-        if (sp2) div.append(sp2);
-      }
-      for (; k < toks.length; k++) div.append(...[tokEl(k), space(k)].filter(Boolean));
-      box.append(div);
-    });
+    (task.sentences || []).forEach((sent, si) => box.append(sentenceEl(sent, si)));
+  }
+
+  function sentenceEl(sent, si) {
+    const div = document.createElement("div");
+    div.className = "sentence";
+    div.dataset.s = String(si);
+    const toks = sent.tokens || [];
+    const gaps = gapsOf(sent);
+    const mine = spans.filter((s) => s.sentence === si)
+      .sort((a, b) => a.token_start - b.token_start);
+    const tokEl = (i) => {
+      const el = document.createElement("span");
+      el.className = "tok";
+      el.dataset.s = String(si);
+      el.dataset.t = String(i);
+      el.textContent = toks[i].text;
+      return el;
+    };
+    const gap = (i) => (gaps.after[i] ? [document.createTextNode(gaps.after[i])] : []);
+    if (gaps.before) div.append(document.createTextNode(gaps.before));
+    let k = 0;
+    for (const sp of mine) {
+      if (sp.token_start < k || sp.token_end >= toks.length) continue; // malformed/overlap
+      for (; k < sp.token_start; k++) div.append(tokEl(k), ...gap(k));
+      const mark = markEl(sp, si);
+      for (; k <= sp.token_end; k++) mark.append(tokEl(k), ...(k < sp.token_end ? gap(k) : []));
+      const tag = document.createElement("span");
+      tag.className = "ent-label";
+      tag.textContent = sp.label;
+      mark.append(tag);
+      div.append(mark, ...gap(sp.token_end));
+    }
+    for (; k < toks.length; k++) div.append(tokEl(k), ...gap(k));
+    return div;
+  }
+
+  function markEl(sp, si) {
+    const mark = document.createElement("mark");
+    mark.className = "ent";
+    mark.dataset.s = String(si);
+    mark.dataset.start = String(sp.start);
+    mark.dataset.end = String(sp.end);
+    mark.dataset.tokenStart = String(sp.token_start);
+    mark.dataset.tokenEnd = String(sp.token_end);
+    mark.dataset.label = sp.label;
+    mark.title = `${sp.label} (click to remove)`;
+    paint(mark, sp.label);
+    return mark;
   }
 
   // ---- NER mouse selection ------------------------------------------------
