@@ -171,20 +171,28 @@ def news_csv(tmp_path_factory, data_dir) -> SimpleNamespace:
     """40 real BBC articles as a CSV with one column, Text (a raw pool: no labels, no ids),
     newlines and double spaces as in the file; `dir` the data dir (dataset.path=news.csv),
     `texts` each article by the id alrun gives it (line-N, N its first line in the CSV) and
-    `gold` its BBC category (what a careful person answers)."""
+    `gold` its BBC category (what a careful person answers). The same 40 rows as a team gets
+    the file (ArticleId,Text,Category, CSV quoting as in the original) are in
+    `dir`/bbc-news/bbc-news.csv (`full`): line-N names the same article in both files."""
     with (data_dir / "bbc-news" / "bbc-news.csv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     double_spaced = [i for i, r in enumerate(rows) if "  " in r["Text"]][:2]
     picked = sorted({*range(0, len(rows), 60), *double_spaced})[:40]
-    out = io.StringIO(newline="")
-    writer = csv.writer(out)
-    writer.writerow(["Text"])
-    writer.writerows([rows[i]["Text"]] for i in picked)
     d = tmp_path_factory.mktemp("news")
-    (d / "news.csv").write_bytes(out.getvalue().encode("utf-8"))
-    texts, gold, line = {}, {}, 2
-    reader = csv.DictReader(io.StringIO(out.getvalue(), newline=""))
-    for rec, i in zip(reader, picked, strict=True):
-        texts[f"line-{line}"], gold[f"line-{line}"] = rec["Text"], rows[i]["Category"]
-        line = reader.line_num + 1
-    return SimpleNamespace(dir=d, texts=texts, gold=gold)
+    full = d / "bbc-news" / "bbc-news.csv"
+    full.parent.mkdir()
+    found = []
+    for path, columns in ((d / "news.csv", ["Text"]), (full, ["ArticleId", "Text", "Category"])):
+        out = io.StringIO(newline="")
+        writer = csv.writer(out)  # rows end in \r\n, as in the original
+        writer.writerow(columns)
+        writer.writerows([rows[i][c] for c in columns] for i in picked)
+        path.write_bytes(out.getvalue().encode("utf-8"))
+        texts, gold, line = {}, {}, 2
+        reader = csv.DictReader(io.StringIO(out.getvalue(), newline=""))
+        for rec, i in zip(reader, picked, strict=True):
+            texts[f"line-{line}"], gold[f"line-{line}"] = rec["Text"], rows[i]["Category"]
+            line = reader.line_num + 1
+        found.append((texts, gold))
+    assert found[0] == found[1]
+    return SimpleNamespace(dir=d, texts=found[0][0], gold=found[0][1], full=full)

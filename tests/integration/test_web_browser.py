@@ -1,12 +1,15 @@
 """The annotator in a real browser: headless Chromium driven by Playwright.
 
 BBC articles are labelled with the keyboard, CoNLL sentences by dragging the mouse over
-tokens; the tests then read the SQLite file and the next round's labelled set. Set
-ALRUN_SCREENSHOTS=DIR to keep the pages' screenshots (the README's come from here).
+tokens; the tests then read the SQLite file and the next round's labelled set. The README's
+"Label your own data" is walked through on the BBC CSV as a team gets it: the evaluation set,
+three rounds, the exports. Set ALRUN_SCREENSHOTS=DIR to keep the pages' screenshots (the
+README's come from here).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -14,9 +17,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from web_args import BBC, NER, RAW_NER
+from web_args import BBC, NER, TEAM_NER, TEAM_TEXTCAT
 
+from alrun.convert import main as convert
 from alrun.data import prodigy
+from alrun.data.tags import entities
 
 pytestmark = pytest.mark.slow
 
@@ -198,50 +203,318 @@ def test_script_in_an_article_shows_as_text(serve, page, tmp_path):
     assert page.evaluate("window.__pwned") is None
 
 
-def test_raw_text_eval_set_first_and_the_text_as_in_the_file(serve, page, news_csv, tmp_path):
-    """A raw pool's documents: the evaluation set comes first, marked apart from the rounds,
-    without suggestions; each sentence shows its own text (newlines, double spaces)."""
+# ---------------------------------------------------------------- "Label your own data"
+
+# What the person of the walkthrough knows: a run of capitalised words is a name, apart from a
+# leading "The", "But" ... and titles ("Mr", "Finance Minister"), which make it a PERSON; its
+# type comes from these few words, else it is an ORG.
+LEADING = {"A", "An", "And", "As", "At", "But", "By", "For", "He", "His", "How", "I", "If"}
+LEADING |= {"In", "It", "Its", "Meanwhile", "On", "She", "So", "That", "The", "Their", "There"}
+LEADING |= {"These", "They", "This", "VOTE", "Was", "We", "What", "When", "While"}
+TITLES = {"Mr", "Mrs", "Ms", "Dr", "Sir", "Secretary", "Minister", "President", "Chancellor"}
+ROLES = TITLES | {"Defence", "Finance", "Foreign", "Home", "Prime"}
+FIRST_NAMES = {"Alan", "Andrey", "Den", "Germaine", "Gordon", "Howard", "Jimmy", "John", "Michael"}
+FIRST_NAMES |= {"Peter", "Phil", "Terry", "Tim", "Tony", "Trevor"}
+NOT_NAMES = {"January", "February", "March", "April", "June", "July", "August", "September"}
+NOT_NAMES |= {"October", "November", "December", "Monday", "Tuesday", "Wednesday"}
+NOT_NAMES |= {"Thursday", "Friday", "Saturday", "Sunday", "I", "Libyan", "German", "British"}
+NOT_NAMES |= {"American", "European", "French", "Chinese", "Russian", "Muslims"}
+PLACES = {"US", "UK", "Britain", "London", "Europe", "China", "Japan", "France", "Germany"}
+PLACES |= {"India", "America", "Washington", "Paris", "Scotland", "England", "Wales", "Libya"}
+PLACES |= {"Ireland", "Australia", "Russia", "Iraq", "Italy", "Spain", "Asia", "Africa"}
+PLACES |= {"South", "Llanelli", "Twickenham", "Zambia"}
+PRODUCTS = {"Xbox", "PlayStation", "Windows", "Walkman", "Firefox", "Explorer", "Mac"}
+
+
+def names(tokens: list[dict]) -> list[tuple[int, int, str]]:
+    """The names in a sentence as the person marks them: (first token, last token, type)."""
+    words = [t["text"] for t in tokens]
+
+    def cap(k: int) -> bool:
+        w = words[k]
+        return w[:1].isupper() and w.isalpha() and w not in NOT_NAMES | ROLES
+
+    found, k = [], 0
+    while k < len(words):
+        if not cap(k):
+            k += 1
+            continue
+        first = last = k
+        while last + 1 < len(words) and cap(last + 1):
+            last += 1
+        while first <= last and words[first] in LEADING:
+            first += 1
+        if first <= last and (first, last) != (0, 0):  # a capital at the start is not a name
+            run = set(words[first : last + 1])
+            person = first > 0 and words[first - 1] in TITLES
+            person |= last > first and (words[first] in FIRST_NAMES or len(words[first]) == 1)
+            kind = (
+                "PERSON"
+                if person
+                else "LOCATION"
+                if run <= PLACES
+                else "PRODUCT"
+                if run & PRODUCTS
+                else "ORG"
+            )
+            found.append((first, last, kind))
+        k = last + 1
+    return found
+
+
+def marks(page) -> list[dict]:
+    """The entities on the page: sentence, character offsets, label."""
+    return page.eval_on_selector_all(
+        "#text mark.ent",
+        "ms => ms.map(m => ({sentence: +m.dataset.s, start: +m.dataset.start, "
+        "end: +m.dataset.end, label: m.dataset.label}))",
+    )
+
+
+def drag(page, sentence: int, first: int, last: int) -> None:
+    """Press the mouse on token `first`, move over to token `last`, release."""
+    a = page.locator(f'#text .tok[data-s="{sentence}"][data-t="{first}"]').bounding_box()
+    b = page.locator(f'#text .tok[data-s="{sentence}"][data-t="{last}"]').bounding_box()
+    page.mouse.move(a["x"] + 2, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=5)
+    page.mouse.move(b["x"] + b["width"] - 2, b["y"] + b["height"] / 2, steps=2)
+    page.mouse.up()
+
+
+def check_text_as_in_file(page, task: dict, texts: dict[str, str]) -> None:
+    """Each sentence on the page is its document's own text at its offset, every character
+    between the tokens (newlines, runs of spaces) kept and shown (pre-wrap)."""
+    sents = task["sentences"]
+    doc = texts[task["doc_id"]]
+    assert all(doc[x["offset"] : x["offset"] + len(x["text"])] == x["text"] for x in sents)
+    rendered, drawn = page.evaluate(
+        """() => {  // the sentences without the entities' type tags
+            const ds = [...document.querySelectorAll("#text .sentence")].map((d) => {
+                const c = d.cloneNode(true);
+                c.querySelectorAll(".ent-label").forEach((x) => x.remove());
+                return c;
+            });
+            const box = document.createElement("div");
+            box.className = "text ner";  // innerText is layout-aware: pre-wrap needs the page
+            document.querySelector("#text").after(box);
+            box.append(...ds);
+            const out = [ds.map((d) => d.textContent), ds.map((d) => d.innerText)];
+            box.remove();
+            return out;
+        }"""
+    )
+    assert rendered == drawn == [x["text"] for x in sents]
+
+
+F2 = r"\d\.\d\d"  # a score as the page writes it
+
+
+@pytest.mark.full
+def test_label_your_own_data_ner_walkthrough(serve, page, news_csv, tmp_path):
+    """The README's walkthrough: the BBC CSV as a team gets it (ArticleId,Text,Category; only
+    Text is read), four entity types, sentences. The person labels the evaluation set first
+    (4 random sentences, no suggestions), then rounds 0-2, dragging the mouse over every name
+    and correcting the kept model's pre-annotations from round 1 on; every round reports F1 on
+    the evaluation set with its interval, and to-iob exports exactly the spans answered."""
     run = tmp_path / "run"
-    args = [a for a in RAW_NER if a != "loop.unit=sentence"]
-    s = serve(*args, "loop.unit=document", data=news_csv.dir, run=run)
+    s = serve(*TEAM_NER, data=news_csv.dir, run=run)
     s.wait_round(-1)
     page.goto(f"{s.url}/?session=ann")
-    task = next_task(page, "")
-    assert task.startswith("-1:")
-    assert page.text_content("#phase-title") == "evaluation set: 0 / 4"
-    assert "never trained on" in page.text_content("#phase-why")
-    assert page.text_content("#round") == "eval" and page.text_content("#labeled") == "0 / 6"
-    assert page.text_content("#task-info").startswith("evaluation item ")
-    assert page.locator("#text mark.ent").count() == 0  # no suggestion biases the sample
-    sentences = shown(run, -1)[int(task.split(":")[1])]["sentences"]
-    texts = [sent["text"] for sent in sentences]
-    assert any("\n" in t for t in texts)
-    rendered = page.eval_on_selector_all("#text .sentence", "ds => ds.map(d => d.textContent)")
-    assert rendered == texts  # every character between the tokens, as in the file
-    drawn = page.eval_on_selector_all("#text .sentence", "ds => ds.map(d => d.innerText)")
-    assert drawn == texts  # pre-wrap: line breaks and runs of spaces are shown
-    shot(page, "eval", tmp_path)
-    page.keyboard.press("a")  # accept: no entity in it
-    task = next_task(page, task)
-    assert page.text_content("#phase-title") == "evaluation set: 1 / 4"
-    assert page.text_content("#labeled") == "0 / 6"  # held out: not a label
-    assert db(run, "select round, answer, spans from answers") == [(-1, "accept", "[]")]
+    types = page.eval_on_selector_all("#labels .label", "bs => bs.map(b => b.dataset.label)")
+    assert types == ["PERSON", "ORG", "PRODUCT", "LOCATION"]  # keys 1-4
 
-    # the rest of the set and round 0 (documents with one entity each); then round 1 shows
-    # the evaluation sample's score with its interval, and the rounds' own phase line
-    while not task.startswith("1:"):
-        page.keyboard.press(page.get_attribute('#labels [data-label="ORG"]', "data-key"))
-        page.dblclick('#text .tok[data-s="0"][data-t="0"]')
+    given: dict[tuple[int, int], list[dict]] = {}  # (round, pool index) -> the spans answered
+    tasks: dict[tuple[int, int], dict] = {}
+    suggested = dict.fromkeys([-1, 0, 1, 2], 0)  # entities pre-filled, by round
+    dragged = 0
+    task = next_task(page, "")
+    while True:
+        rnd, index = map(int, task.split(":"))
+        t = tasks[rnd, index] = shown(run, rnd)[index]
+        toks = t["sentences"][0]["tokens"]
+        assert len(t["sentences"]) == 1  # loop.unit=sentence
+        check_text_as_in_file(page, t, news_csv.texts)
+        pre = [{x: sp[x] for x in ("sentence", "start", "end", "label")} for sp in t["spans"]]
+        assert marks(page) == pre  # the page shows the model's entities, nothing else
+        suggested[rnd] += len(pre)
+        done = sum(r == rnd for r, _ in given)
+        if rnd == -1:
+            assert page.text_content("#phase-title") == f"evaluation set: {done} / 4"
+            assert "never trained on" in page.text_content("#phase-why")
+            assert page.text_content("#round") == "eval"
+            assert page.text_content("#labeled") == "0 / 10"  # held out: not a label
+            assert page.text_content("#task-info").startswith("evaluation item ")
+        else:
+            assert page.text_content("#round") == str(rnd)
+            assert page.text_content("#phase-title") == f"round {rnd}: {done} / {3 + (rnd == 0)}"
+            before = [0, 4, 7][rnd]
+            assert page.text_content("#labeled") == f"{before + done} / 10"
+            held = page.text_content("#phase-why")
+            assert held == "evaluation set: 4 held-out items (never trained on)"
+        if rnd >= 1:  # the kept model's F1 on the evaluation set, with its interval
+            score = page.text_content("#score")
+            assert re.match(rf"F1 {F2} \[{F2}, {F2}\] on 4 evaluation items", score), score
+        if rnd >= 1 and pre and suggested[1] + suggested[2] == len(pre):
+            shot(page, "raw-ner", tmp_path)  # the first task with pre-annotations
+
+        want = [
+            {"sentence": 0, "start": toks[a]["start"], "end": toks[b]["end"], "label": y}
+            for a, b, y in names(toks)
+        ]
+        for m in pre:
+            if m not in want:  # a wrong suggestion: click it away
+                page.click(f'#text mark.ent[data-start="{m["start"]}"]')
+        for n, w in enumerate(x for x in want if x not in pre):
+            chip = f'#labels [data-label="{w["label"]}"]'
+            if n % 2:  # the type's chip, or its key
+                page.click(chip)
+            else:
+                page.keyboard.press(page.get_attribute(chip, "data-key"))
+            assert "active" in page.get_attribute(chip, "class")
+            first = next(j for j, x in enumerate(toks) if x["start"] == w["start"])
+            last = next(j for j, x in enumerate(toks) if x["end"] == w["end"])
+            if first == last:  # one word: a double-click takes it
+                page.dblclick(f'#text .tok[data-s="0"][data-t="{first}"]')
+            else:
+                drag(page, 0, first, last)
+                dragged += 1
+        assert marks(page) == want
+        if rnd == -1 and want and not any(given.values()):  # the first name marked
+            shot(page, "eval", tmp_path)
         page.keyboard.press("a")
+        given[rnd, index] = want
+        if len(given) == 4 + 10:
+            break
         task = next_task(page, task)
-    assert page.text_content("#round") == "1"
-    assert page.text_content("#phase-title") == "round 1: 0 / 2"
-    assert page.text_content("#phase-why").startswith("evaluation set: 4 held-out items")
-    score = page.text_content("#score")
-    assert re.match(r"F1 \d\.\d\d \[\d\.\d\d, \d\.\d\d\] on 4 evaluation items", score), score
+    assert s.wait() == 0, s.output()
+    assert [sum(r == k for r, _ in given) for k in (-1, 0, 1, 2)] == [4, 4, 3, 3]
+    # no suggestion on the evaluation set (nor in round 0: no model yet); from round 1 on
+    # (seed 0: 25 entities in round 1; a CRF from fewer names may find none before round 2)
+    assert suggested[-1] == suggested[0] == 0 and suggested[1] + suggested[2] > 0
+    assert dragged >= 10 and sum(map(len, given.values())) >= 20
+    # seed 0: the evaluation set holds a title and its first sentence, a blank line between
+    assert any("\n" in t["sentences"][0]["text"] for t in tasks.values())
+
+    # the database holds the spans on the page, offsets computed by the server from tokens
+    stored = {
+        (r, i): [{k: sp[k] for k in ("sentence", "start", "end", "label")} for sp in json.loads(x)]
+        for r, i, x in db(run, "select round, pool_index, spans from answers")
+    }
+    assert stored == given
+    rows = jsonl(run / "rounds.jsonl")
+    assert [r["labeled"] for r in rows] == [4, 7, 10]
+    for r in rows:  # the learning curve: F1 on the evaluation set with its interval
+        ev = r["eval"]
+        assert ev["n"] == 4 and ev["level"] == 0.95
+        assert 0 <= ev["f1_low"] <= ev["f1"] <= ev["f1_high"] <= 1
+        assert r["heldout"] == "evaluation sample (4 items)" and r["test"]["f1"] == ev["f1"]
+    held = {r["index"] for r in jsonl(run / "eval_sample.jsonl")}
+    assert held == {i for r, i in given if r == -1}
+    labeled = jsonl(run / "labeled.jsonl")
+    assert sorted(r["index"] for r in labeled) == sorted(i for r, i in given if r >= 0)
+    assert not held & {r["index"] for r in labeled}
+
+    # alrun-convert to-iob RUN_DIR: every sentence labelled in the rounds, every span answered
+    out = tmp_path / "train.jsonl"
+    with pytest.raises(SystemExit) as exit_:
+        convert(["to-iob", str(run), str(out)])
+    assert exit_.value.code == 0
+    lines = jsonl(out)
+    assert sorted(x["tokens"] for x in lines) == sorted(
+        [tok["text"] for tok in tasks[key]["sentences"][0]["tokens"]]
+        for key in given
+        if key[0] >= 0
+    )
+    exported = [(x["tokens"][a:b], y) for x in lines for a, b, y in entities(x["tags"])]
+    answered = [
+        (
+            [
+                tok["text"]
+                for tok in tasks[key]["sentences"][0]["tokens"]
+                if sp["start"] <= tok["start"] and tok["end"] <= sp["end"]
+            ],
+            sp["label"],
+        )
+        for key, spans in given.items()
+        if key[0] >= 0
+        for sp in spans
+    ]
+    assert sorted(exported) == sorted(answered) and len(exported) >= 15
+
+
+def test_label_your_own_data_textcat_walkthrough(serve, page, news_csv, tmp_path):
+    """The same CSV for text classification: the five BBC categories as the classes, labelled
+    with the keyboard (a number key, then a), the evaluation set first; every round reports
+    accuracy on it with its interval, and to-textcat exports every labelled text."""
+    run = tmp_path / "run"
+    s = serve(*TEAM_TEXTCAT, data=news_csv.dir, run=run)
+    s.wait_round(-1)
+    page.goto(f"{s.url}/?session=ann")
+    labels = page.eval_on_selector_all("#labels button.label", "bs => bs.map(b => b.dataset.label)")
+    assert labels == ["business", "entertainment", "politics", "sport", "tech"]
+
+    given: dict[tuple[int, int], str] = {}  # (round, pool index) -> the label answered
+    tasks: dict[tuple[int, int], dict] = {}
+    task = next_task(page, "")
+    while True:
+        rnd, index = map(int, task.split(":"))
+        t = tasks[rnd, index] = shown(run, rnd)[index]
+        assert page.inner_text("#text") == news_csv.texts[t["item_id"]]  # as in the file
+        done = sum(r == rnd for r, _ in given)
+        if rnd == -1:
+            assert page.text_content("#phase-title") == f"evaluation set: {done} / 4"
+            assert "never trained on" in page.text_content("#phase-why")
+            assert page.text_content("#round") == "eval"
+            assert page.text_content("#labeled") == "0 / 9"
+            assert page.text_content("#task-info").startswith("evaluation item ")
+        else:
+            assert page.text_content("#phase-title") == f"round {rnd}: {done} / 3"
+            assert page.text_content("#labeled") == f"{3 * rnd + done} / 9"
+        if rnd < 1:  # no guess on the evaluation set, nor before the first model
+            assert t["suggestion"] is None and page.is_hidden("#suggestion")
+        else:  # the kept model's guess, and its accuracy on the evaluation set
+            guess = t["suggestion"]["label"]
+            assert page.get_attribute(f'#labels [data-label="{guess}"]', "class").count("suggested")
+            assert page.text_content("#suggestion").startswith(f"model: {guess} ")
+            score = page.text_content("#score")
+            assert re.match(rf"accuracy {F2} \[{F2}, {F2}\] on 4 evaluation items", score), score
+            if rnd == 2 and done == 0:  # 6 labels: the interval is wide on 4 items
+                shot(page, "raw-multiclass", tmp_path)
+        gold = news_csv.gold[t["item_id"]]  # what a careful reader answers
+        page.keyboard.press(page.get_attribute(f'#labels [data-label="{gold}"]', "data-key"))
+        assert "selected" in page.get_attribute(f'#labels [data-label="{gold}"]', "class")
+        page.keyboard.press("a")
+        given[rnd, index] = gold
+        if len(given) == 4 + 9:
+            break
+        task = next_task(page, task)
+    assert s.wait() == 0, s.output()
+    assert [sum(r == k for r, _ in given) for k in (-1, 0, 1, 2)] == [4, 3, 3, 3]
+    assert any("\n\n" in t["text"] for t in tasks.values())  # paragraphs, as written
     assert db(run, "select count(*) from answers where round = -1") == [(4,)]
-    later = [json.loads(x) for (x,) in db(run, "select spans from answers where id > 1")]
-    assert len(later) == 5 and all(len(x) == 1 and x[0]["label"] == "ORG" for x in later)
+
+    rows = jsonl(run / "rounds.jsonl")
+    assert [r["labeled"] for r in rows] == [3, 6, 9]
+    for r in rows:
+        ev = r["eval"]
+        assert ev["n"] == 4 and ev["level"] == 0.95
+        assert 0 <= ev["accuracy_low"] <= ev["accuracy"] <= ev["accuracy_high"] <= 1
+        assert r["heldout"] == "evaluation sample (4 items)"
+    held = {r["index"] for r in jsonl(run / "eval_sample.jsonl")}
+    assert held == {i for r, i in given if r == -1}
+    labeled = {r["index"]: r["label"] for r in jsonl(run / "labeled.jsonl")}
+    assert labeled == {i: y for (r, i), y in given.items() if r >= 0}
+
+    # alrun-convert to-textcat RUN_DIR out.csv: every text labelled in the rounds, its label
+    out = tmp_path / "train.csv"
+    with pytest.raises(SystemExit) as exit_:
+        convert(["to-textcat", str(run), str(out)])
+    assert exit_.value.code == 0
+    with out.open(encoding="utf-8", newline="") as f:
+        got = sorted((r["text"], r["target"]) for r in csv.DictReader(f))
+    assert got == sorted((tasks[k]["text"], y) for k, y in given.items() if k[0] >= 0)
+    assert not {tasks[k]["text"] for k in given if k[0] == -1} & {x for x, _ in got}
 
 
 # NER answers (spans on token edges, suggestions) in the default run: test_web_store.py and

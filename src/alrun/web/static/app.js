@@ -409,7 +409,12 @@
     mouseDownMark = null;
     const range = sel.getRangeAt(0);
     if (!box.contains(range.startContainer) || !box.contains(range.endContainer)) return;
-    const hit = [...box.querySelectorAll("span.tok")].filter((el) => coversToken(range, el));
+    // A double-click selects the browser's word ("BBC's" is two tokens): take the token
+    // under the pointer instead.
+    const clicked = e.detail === 2 && e.target instanceof Element
+      ? e.target.closest("#text span.tok") : null;
+    const hit = clicked ? [clicked]
+      : [...box.querySelectorAll("span.tok")].filter((el) => coversToken(range, el));
     sel.removeAllRanges();
     if (hit.length === 0) return;
     const first = hit[0];
