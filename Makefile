@@ -27,11 +27,16 @@ $(CHROMIUM):
 
 # `full` tests (long end-to-end repeats of behaviour checked more cheaply) only in test-full;
 # quality floors of the candidates are measurements: benchmarks/quality_floors.py
+# Two pytest workers (pytest-xdist): most tests wait on a subprocess's start-up, a browser or a
+# server, so two share 2 cores well; they share one embedding cache (written atomically).
+WORKERS ?= 2
+export ALRUN_TEST_CACHE_DIR ?= $(CURDIR)/.cache/alrun-tests
+PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist worksteal
 test: lint $(CHROMIUM)  ## lint + the suite without `full` tests (under 5 min on 2 idle cores)
-	$(BIN)/pytest -q -m "not full"
+	$(PYTEST) -m "not full"
 
 test-full: lint $(CHROMIUM)  ## lint + every test (what CI runs, in two steps: .ci/run)
-	$(BIN)/pytest -q
+	$(PYTEST)
 
 # The type checker (pyproject's [tool.mypy]) must stay clean; a new error fails lint.
 lint: $(BIN)/alrun

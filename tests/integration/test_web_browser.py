@@ -96,6 +96,7 @@ def test_bbc_batches_labelled_with_the_keyboard(serve, page, bbc_slice, tmp_path
     )
     s.wait_round(0)
     page.goto(f"{s.url}/?session=alice")
+    page.wait_for_selector("#labels button.label")  # the chips come with the first status
     labels = page.eval_on_selector_all("#labels button.label", "bs => bs.map(b => b.dataset.label)")
     assert labels == ["business", "entertainment", "politics", "sport", "tech"]
     assert page.text_content("#session") == "alice"
@@ -321,6 +322,7 @@ def test_label_your_own_data_ner_walkthrough(serve, page, news_csv, tmp_path):
     s = serve(*TEAM_NER, data=news_csv.dir, run=run)
     s.wait_round(-1)
     page.goto(f"{s.url}/?session=ann")
+    page.wait_for_selector("#labels .label")  # the chips come with the first status
     types = page.eval_on_selector_all("#labels .label", "bs => bs.map(b => b.dataset.label)")
     assert types == ["PERSON", "ORG", "PRODUCT", "LOCATION"]  # keys 1-4
 
@@ -451,6 +453,7 @@ def test_label_your_own_data_textcat_walkthrough(serve, page, news_csv, tmp_path
     s = serve(*TEAM_TEXTCAT, data=news_csv.dir, run=run)
     s.wait_round(-1)
     page.goto(f"{s.url}/?session=ann")
+    page.wait_for_selector("#labels button.label")  # the chips come with the first status
     labels = page.eval_on_selector_all("#labels button.label", "bs => bs.map(b => b.dataset.label)")
     assert labels == ["business", "entertainment", "politics", "sport", "tech"]
 
