@@ -549,22 +549,6 @@ def test_conll_sentences_labelled_by_mouse_spans(serve, page, conll_files, tmp_p
     prefilled = {i: t["spans"] for i, t in batch.items()}
     assert sum(map(len, prefilled.values())) > 0  # the model found entities to correct
 
-    def marks() -> list[dict]:
-        return page.eval_on_selector_all(
-            "#text mark.ent",
-            "ms => ms.map(m => ({sentence: +m.dataset.s, start: +m.dataset.start, "
-            "end: +m.dataset.end, label: m.dataset.label}))",
-        )
-
-    def drag(sentence: int, first: int, last: int) -> None:
-        a = page.locator(f'#text .tok[data-s="{sentence}"][data-t="{first}"]').bounding_box()
-        b = page.locator(f'#text .tok[data-s="{sentence}"][data-t="{last}"]').bounding_box()
-        page.mouse.move(a["x"] + 2, a["y"] + a["height"] / 2)
-        page.mouse.down()
-        page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=5)
-        page.mouse.move(b["x"] + b["width"] - 2, b["y"] + b["height"] / 2, steps=2)
-        page.mouse.up()
-
     # each task: the pre-filled suggestions are on the page; the person removes the first one
     # by clicking it, then drags over two free tokens with LOC active (its key) to add a span
     expected: dict[int, list] = {}
@@ -573,13 +557,13 @@ def test_conll_sentences_labelled_by_mouse_spans(serve, page, conll_files, tmp_p
         want = [
             {k: sp[k] for k in ("sentence", "start", "end", "label")} for sp in prefilled[index]
         ]
-        assert marks() == want
+        assert marks(page) == want
         if want:
             if not expected:
                 shot(page, "ner", tmp_path)
             page.click("#text mark.ent >> nth=0")
             want = want[1:]
-            assert marks() == want
+            assert marks(page) == want
         toks = batch[index]["sentences"][0]["tokens"]
         covered = {t for sp in want for t in range(sp["start"], sp["end"])}
         free = next(
@@ -589,10 +573,10 @@ def test_conll_sentences_labelled_by_mouse_spans(serve, page, conll_files, tmp_p
         )
         page.keyboard.press(loc_key)
         assert "active" in page.get_attribute('#labels [data-label="LOC"]', "class")
-        drag(0, free, free + 1)
+        drag(page, 0, free, free + 1)
         new = {"sentence": 0, "start": toks[free]["start"], "end": toks[free + 1]["end"]}
         want = sorted([*want, {**new, "label": "LOC"}], key=lambda sp: sp["start"])
-        assert marks() == want
+        assert marks(page) == want
         page.keyboard.press("a")
         expected[index] = want
         task = next_task(page, task)

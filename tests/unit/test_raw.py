@@ -203,7 +203,7 @@ def test_text_field_missing_first_and_later_record(tmp_path: Path):
     path.write_text('{"body": "a", "id": 1}\n', encoding="utf-8")
     fails(path, f"{path} line 1", "no field 'text'", "fields: body, id", "set dataset.text_field=")
     path.write_text('{"text": "a"}\n\n{"body": "b"}\n', encoding="utf-8")
-    fails(path, f"{path} line 3", "no field 'text'", "add 'text' to that record or delete it")
+    fails(path, f"{path} line 3", "no field 'text'", "add 'text' to that record or delete the line")
     fails(path, f"{path} line 1", "no field 'doc'", "dataset.id_field", id_field="doc")
     src = tmp_path / "src.jsonl"
     src.write_text('{"txt": "a"}\n', encoding="utf-8")
@@ -215,7 +215,7 @@ def test_bad_texts_name_the_record(tmp_path: Path):
     path.write_text('{"text": "ok"}\n{"text": 42}\n', encoding="utf-8")
     fails(path, f"{path} line 2", "holds int 42, not text", "write the text as a string")
     path.write_text('{"text": "ok"}\n{"text": " \\t\\n"}\n', encoding="utf-8")
-    fails(path, f"{path} line 2", "is empty", "fill in the text or delete it")
+    fails(path, f"{path} line 2", "is empty", "fill in the text or delete the line")
     path.write_text('{"text": "ok"}\n{"text": null}\n', encoding="utf-8")
     fails(path, f"{path} line 2", "is empty")
     folder = tmp_path / "docs"

@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 
 from alrun.config import check_label_set, data_path
 from alrun.data.prodigy import check_report, read_textcat
-from alrun.data.records import check_file, read_records, resolve_format
+from alrun.data.records import check_file, field_error, read_records, resolve_format
 from alrun.data.tokens import RawDoc, ner_label_scheme, read_docs
 from alrun.errors import AlrunError
 
@@ -202,17 +202,6 @@ def _prodigy_text(cfg: DictConfig, path: Path, label_names: list[str] | None) ->
     )
 
 
-def _field_error(where: str, first: bool, key: str, rec: dict[str, Any], setting: str) -> str:
-    """A record lacks a field: on the first record the setting is wrong, later the record."""
-    fields = ", ".join(map(str, rec)) or "none"
-    fix = (
-        f"set {setting} to the field that holds it"
-        if first
-        else f"add {key!r} to that record or delete the line (earlier records have it)"
-    )
-    return f"{where}: no field {key!r} (fields: {fields}); {fix}"
-
-
 def _text_and_label(
     cfg: DictConfig, where: str, rec: dict[str, Any], label_names: list[str], first: bool
 ) -> tuple[str, str]:
@@ -224,7 +213,7 @@ def _text_and_label(
         fields.append((id_field, "dataset.id_field (or null: records numbered by line)"))
     for name, setting in fields:
         if name not in rec:
-            raise AlrunError(_field_error(where, first, name, rec, setting))
+            raise AlrunError(field_error(where, first, name, rec, setting))
     text, label = rec[text_field], rec[label_field]
     if text is None or (isinstance(text, str) and not text.strip()):
         raise AlrunError(

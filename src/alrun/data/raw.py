@@ -28,6 +28,8 @@ from alrun.data.records import (
     JSONL_SUFFIXES,
     Record,
     check_file,
+    decode_utf8,
+    field_error,
     is_hf_folder,
     read_csv,
     read_hf,
@@ -181,9 +183,9 @@ def _from_records(dataset: DictConfig, records: Iterator[Record]) -> Iterator[tu
     id_field = dataset.get("id_field")
     for n, (where, rec) in enumerate(records):
         if text_field not in rec:
-            raise AlrunError(_missing(where, n == 0, text_field, rec, "dataset.text_field"))
+            raise AlrunError(field_error(where, n == 0, text_field, rec, "dataset.text_field"))
         if id_field and id_field not in rec:
-            raise AlrunError(_missing(where, n == 0, id_field, rec, "dataset.id_field"))
+            raise AlrunError(field_error(where, n == 0, id_field, rec, "dataset.id_field"))
         text = _check_text(where, text_field, rec[text_field])
         id_ = str(rec[id_field]) if id_field else _where_id(where)
         yield id_, text, where
@@ -193,17 +195,6 @@ def _where_id(where: str) -> str:
     """ "FILE line 3" -> line-3, "SOURCE[train] row 0" -> row-0: the record's place as its id."""
     kind, n = where.split()[-2:]
     return f"{kind}-{n}"
-
-
-def _missing(where: str, first: bool, name: str, rec: dict[str, Any], setting: str) -> str:
-    """A record lacks a field: on the first record the setting is wrong, later the record."""
-    fields = ", ".join(map(str, rec)) or "none"
-    fix = (
-        f"set {setting}=... to the field that holds it"
-        if first
-        else f"add {name!r} to that record or delete it (earlier records have it)"
-    )
-    return f"{where}: no field {name!r} (fields: {fields}); {fix}"
 
 
 def _check_text(where: str, field: str, text: Any, setting: bool = True) -> str:
@@ -217,28 +208,14 @@ def _check_text(where: str, field: str, text: Any, setting: bool = True) -> str:
             + (" or set dataset.text_field to the field holding the text" if setting else "")
         )
     if not text or not text.strip():
-        raise AlrunError(f"{where}: field {field!r} is empty; fill in the text or delete it")
+        raise AlrunError(f"{where}: field {field!r} is empty; fill in the text or delete the line")
     return text
-
-
-def _decode(raw: bytes, name: str) -> str:
-    """UTF-8 bytes -> text, exactly (a leading byte-order mark, not text, is dropped); an
-    error names the line and column of the first bad byte."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        raise AlrunError(
-            f"{name} line {line}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {col}: "
-            f"{e.reason}); re-save the file as UTF-8"
-        ) from e
 
 
 def _txtdir(path: Path) -> Iterator[tuple[str, str, str]]:
     """One document per .txt file, its whole text exactly as written; id = file stem."""
     for f in _txt_files(path):
-        text = _decode(f.read_bytes(), str(f))
+        text = decode_utf8(f.read_bytes(), str(f))
         if not text.strip():
             raise AlrunError(f"{f}: the file is empty (no text); fill it or delete the file")
         yield f.stem, text, str(f)
@@ -246,7 +223,7 @@ def _txtdir(path: Path) -> Iterator[tuple[str, str, str]]:
 
 def _lines(path: Path) -> Iterator[tuple[str, str, str]]:
     """One document per non-blank line, without its terminator (\\n or \\r\\n); id line-N."""
-    text = _decode(path.read_bytes(), str(path))
+    text = decode_utf8(path.read_bytes(), str(path))
     lines = text.split("\n")  # not splitlines(): \v, \f, \x1c, U+2028 ... stay in the text
     for n, line in enumerate(lines, start=1):
         if n < len(lines):
@@ -274,7 +251,7 @@ def _prodigy(dataset: DictConfig, path: Path) -> Iterator[tuple[str, str, str]]:
         meta: dict[str, Any] = rec["meta"] if isinstance(rec.get("meta"), dict) else {}
         if id_field:
             if id_field not in rec and id_field not in meta:
-                raise AlrunError(_missing(where, n == 0, id_field, rec, "dataset.id_field"))
+                raise AlrunError(field_error(where, n == 0, id_field, rec, "dataset.id_field"))
             id_ = str(rec[id_field] if id_field in rec else meta[id_field])
         else:
             id_ = str(meta["id"]) if meta.get("id") is not None else _where_id(where)

@@ -58,18 +58,34 @@ def read_jsonl(path: Path) -> Iterator[Record]:
         yield from json_records(f, str(path))
 
 
-def read_csv(path: Path) -> Iterator[Record]:
-    """The rows of a CSV file (TSV for a .tsv suffix) after its header, keyed by column."""
-    raw = path.read_bytes()
+def decode_utf8(raw: bytes, name: str) -> str:
+    """UTF-8 bytes -> text, exactly (a leading byte-order mark, as Excel writes, is not text);
+    an error names the line and column of the first bad byte."""
     try:
-        text = raw.decode("utf-8-sig")  # a byte-order mark (Excel's UTF-8 CSV) is not a column
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
         raise AlrunError(
-            f"{path} line {line}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {col}: "
+            f"{name} line {line}: not UTF-8 (byte 0x{raw[e.start]:02x} at column {col}: "
             f"{e.reason}); re-save the file as UTF-8"
         ) from e
+
+
+def field_error(where: str, first: bool, key: str, rec: dict[str, Any], setting: str) -> str:
+    """A record lacks a field: on the first record the setting is wrong, later the record."""
+    fields = ", ".join(map(str, rec)) or "none"
+    fix = (
+        f"set {setting}=... to the field that holds it"
+        if first
+        else f"add {key!r} to that record or delete the line (earlier records have it)"
+    )
+    return f"{where}: no field {key!r} (fields: {fields}); {fix}"
+
+
+def read_csv(path: Path) -> Iterator[Record]:
+    """The rows of a CSV file (TSV for a .tsv suffix) after its header, keyed by column."""
+    text = decode_utf8(path.read_bytes(), str(path))
     reader = csv.DictReader(
         io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ","
     )
