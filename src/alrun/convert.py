@@ -314,9 +314,9 @@ def labeled_textcat(path: Path) -> tuple[list[prodigy.TextcatExample], prodigy.R
 def _conll_tasks(path: Path) -> list[Task]:
     """A CoNLL file -> one task per sentence, meta = document, sentence and its line."""
     return [
-        prodigy.ner_task(words, tags, {"doc": doc_id, "sentence": k, "source": where})
+        prodigy.ner_task(sent[1], sent[2], {"doc": doc_id, "sentence": k, "source": sent[0]})
         for doc_id, sents in read_conll(path)
-        for k, (where, words, tags) in enumerate(sents)
+        for k, sent in enumerate(sents)
     ]
 
 

@@ -464,3 +464,36 @@ def test_report_lines_read_like_the_prodigy_reports(tmp_path, capsys):
     first = io.StringIO(err).readline().strip()
     assert first == f"{tmp_path / 'labeled.jsonl'}: 1 examples read, 1 converted"
     assert jsonl(tmp_path / "out.jsonl") == [{"tokens": ["Hi"], "tags": ["O"]}]
+
+
+@pytest.mark.parametrize("unit", ["sentence", "document"])
+def test_a_prodigy_dataset_pool_is_served_as_written(tmp_path, unit):
+    """dataset=prodigy as the pool (gold NER tasks, tokens with offsets but no ws, as older
+    Prodigy versions wrote them): the annotator's sentences are each task's own text, byte for
+    byte, and every token's offsets point into it."""
+    from alrun.data.tokens import prodigy_docs
+    from alrun.oracles.web import original
+
+    texts = ["I really  like the style .", "Apple\tsells  phones in Paris.", "Ok  then ."]
+    lines = []
+    for k, text in enumerate(texts):
+        toks, pos = [], 0
+        for w in text.replace("\t", " ").split():
+            start = text.index(w, pos)
+            toks.append({"text": w, "start": start, "end": start + len(w)})  # no ws
+            pos = start + len(w)
+        lines.append(
+            {"text": text, "tokens": toks, "spans": [], "meta": {"doc": "d" if k else "a"}}
+        )
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    cfg = OmegaConf.create({"alignment": "strict", "tokenizer": "blank:en"})
+    pool = seq_dataset(prodigy_docs(cfg, path), {}, unit)
+    assert pool.source is not None
+    served = [original(src, s) for src in pool.source for s in range(len(src.sentences))]
+    assert [x["text"] for x in served] == texts  # each task's text as written
+    for x in served:
+        assert [x["text"][t["start"] : t["end"]] for t in x["tokens"]] == [
+            t["text"] for t in x["tokens"]
+        ]
+    assert served[0]["tokens"][1]["ws"] and not served[0]["tokens"][-1]["ws"]

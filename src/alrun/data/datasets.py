@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 from alrun.config import check_label_set, data_path
 from alrun.data.prodigy import check_report, read_textcat
 from alrun.data.records import check_file, field_error, read_records, resolve_format
-from alrun.data.tokens import RawDoc, ner_label_scheme, read_docs
+from alrun.data.tokens import RawDoc, Sentence, ner_label_scheme, read_docs
 from alrun.errors import AlrunError
 
 log = logging.getLogger("alrun.data")  # the package's logger, as before it was split
@@ -412,22 +412,34 @@ def seq_dataset(docs: list[RawDoc], scheme: dict[str, str], unit: str) -> SeqDat
             out.append(index[f"{t[0]}-{scheme[t[2:]]}"] if kept else 0)
         return np.asarray(out, dtype=np.int64)
 
-    ids, sentences, labels, doc_ids = [], [], [], []
+    ids, sentences, labels, doc_ids, texts = [], [], [], [], []
     for doc_id, sents in docs:
-        if unit == "document":
-            ids.append(doc_id)
-            sentences.append([toks for _, toks, _ in sents])
-            labels.append([encode(tags) for _, _, tags in sents])
+        groups = [sents] if unit == "document" else [[x] for x in sents]
+        for k, group in enumerate(groups):
+            ids.append(doc_id if unit == "document" else f"{doc_id}-s{k}")
+            sentences.append([x[1] for x in group])
+            labels.append([encode(x[2]) for x in group])
             doc_ids.append(doc_id)
-        else:
-            for k, (_, toks, tags) in enumerate(sents):
-                ids.append(f"{doc_id}-s{k}")
-                sentences.append([toks])
-                labels.append([encode(tags)])
-                doc_ids.append(doc_id)
+            texts.append(_original(doc_id, group))
     arr = np.empty(len(labels), dtype=object)
     arr[:] = labels
-    return SeqDataset(ids, sentences, arr, names, doc_ids)
+    source = None if any(t is None for t in texts) else [t for t in texts if t is not None]
+    return SeqDataset(ids, sentences, arr, names, doc_ids, source=source)
+
+
+def _original(doc_id: str, group: list[Sentence]) -> ItemText | None:
+    """The item's original text when its sentences carry one (Prodigy tasks): each task's
+    text as written, tasks of one document joined by a newline; None for CoNLL-like data."""
+    if any(len(x) < 4 for x in group):
+        return None
+    text, spans, toks, at = "", [], [], 0
+    for k, x in enumerate(group):
+        own, offsets = x[3]  # type: ignore[misc]  # len(x) == 4 here
+        at = len(text) + (1 if k else 0)
+        text += ("\n" if k else "") + own
+        spans.append((at, at + len(own)))
+        toks.append([(a + at, b + at) for a, b in offsets])
+    return ItemText(doc_id, text, 0, spans, toks)
 
 
 def _dedup_items(ds: SeqDataset) -> tuple[SeqDataset, int]:

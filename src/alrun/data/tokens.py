@@ -12,8 +12,10 @@ from alrun.data.records import JSONL_SUFFIXES, check_file, find_reader, read_jso
 from alrun.data.tags import check_tag, to_iob2
 from alrun.errors import AlrunError
 
-# A sentence: where it starts (for errors), its tokens and their IOB2 tags.
-Sentence = tuple[str, list[str], list[str]]
+# A sentence: where it starts (for errors), its tokens and their IOB2 tags; from a file that
+# has the original text (Prodigy tasks) also that text and its tokens' (start, end) in it.
+Original = tuple[str, list[tuple[int, int]]]
+Sentence = tuple[str, list[str], list[str]] | tuple[str, list[str], list[str], Original]
 # A raw document: its id and its sentences.
 RawDoc = tuple[str, list[Sentence]]
 
@@ -123,7 +125,8 @@ def prodigy_docs(cfg: DictConfig, path: Path) -> list[RawDoc]:
     prev = None
     for e in examples:
         doc = e.meta.get("doc")
-        sent = (f"{path} line {e.line}", e.words, e.tags)
+        offsets = [(t["start"], t["end"]) for t in e.tokens]
+        sent: Sentence = (f"{path} line {e.line}", e.words, e.tags, (e.text, offsets))
         if doc is not None and doc == prev:
             docs[-1][1].append(sent)
         else:
@@ -166,8 +169,8 @@ def entity_types(docs: list[RawDoc]) -> list[str]:
     """Entity types in order of first appearance (the file's own order, not alphabetical)."""
     seen: dict[str, None] = {}
     for _, sents in docs:
-        for _, _, tags in sents:
-            for t in tags:
+        for sent in sents:
+            for t in sent[2]:
                 if t != "O":
                     seen.setdefault(t[2:], None)
     return list(seen)
