@@ -277,3 +277,12 @@ def test_without_held_out_items_the_first_draw_is_unchanged():
     assert [r.labeled.tolist() for r in a] == [r.labeled.tolist() for r in b]
     rng = np.random.default_rng(0)
     assert a[0].labeled.tolist() == rng.choice(40, size=6, replace=False).tolist()
+
+
+def test_a_run_saved_before_the_eval_settings_existed_still_resumes():
+    from alrun.config import changed_keys
+
+    mine = {"seed": 0, "eval.size": 0, "eval.level": 0.95, "eval.bootstrap": 1000}
+    assert changed_keys({"seed": 0}, mine) == ""  # saved before: eval.* at their old meaning
+    assert "eval.size: 0 -> 50" in changed_keys({"seed": 0}, {**mine, "eval.size": 50})
+    assert "seed: 0 -> 1" in changed_keys({"seed": 0}, {**mine, "seed": 1})
