@@ -49,12 +49,7 @@ def label_sample(oracle: Oracle, pool: Any, drawn: np.ndarray) -> EvalSample:
             "and label them (or set eval.size=0 and give dataset.test_path)"
         )
     data = pool.subset(got.idx)
-    if got.labels.dtype == object:
-        labels = np.empty(len(got.labels), dtype=object)
-        labels[:] = list(got.labels)
-    else:
-        labels = np.asarray(got.labels, dtype=np.int64)
-    data.labels, data.gold = labels, True
+    data.labels, data.gold = got.labels, True  # class ids, or per-item tag arrays (object)
     # what the oracle served counts as held out too (a resumed web run serves its saved batch)
     held = np.union1d(np.asarray(drawn, np.int64), np.concatenate([got.idx, got.skipped]))
     return EvalSample(np.asarray(got.idx, dtype=np.int64), data, held.astype(np.int64))

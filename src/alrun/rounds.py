@@ -69,36 +69,30 @@ class Candidates:
         evaluation sample's with their bootstrap interval (`eval`); without a test split the
         sample's point metrics stand in for it (`heldout` names the source)."""
         out: dict[str, Any] = {}
+        task = self.parts.task
         if self.test is not None:
-            out = self._metrics(model, self.test, self.test_inputs)
+            pred = self._predict(model, self.test_inputs)
+            out = task.metrics(self.test.labels, pred, self.test.label_names)
         if self.evalset is not None:
             from alrun.evaluation import eval_report
 
-            task, cfg = self.parts.task, self.eval_cfg
-            point = self._metrics(model, self.evalset, self.eval_inputs, keep="pred")
-            pred = point.pop("pred")
+            data, cfg = self.evalset, self.eval_cfg
+            pred = self._predict(model, self.eval_inputs)
+            point = task.metrics(data.labels, pred, data.label_names)
             rng = np.random.default_rng([self.ctx.seed, 13, len(self.rows)])
             level, n_boot = (0.95, 1000) if cfg is None else (cfg.level, cfg.bootstrap)
             report = eval_report(
-                task.name,
-                self.evalset.labels,
-                pred,
-                self.evalset.label_names,
-                point,
-                rng,
-                n_boot=n_boot,
-                level=level,
+                task.name, data.labels, pred, data.label_names, point, rng, n_boot, level
             )
             if self.test is None:
-                out = {**point, "heldout": f"evaluation sample ({len(self.evalset)} items)"}
+                out = {**point, "heldout": f"evaluation sample ({len(data)} items)"}
             out["eval"] = report
         return out
 
-    def _metrics(self, model: Any, data: Any, inputs: Any, keep: str = "") -> dict[str, Any]:
+    def _predict(self, model: Any, inputs: Any) -> Any:
+        """The kept model's decoded predictions (labels, or tag ids per sentence)."""
         task = self.parts.task
-        pred = task.decode(task.predict(model, inputs), inputs)
-        out = task.metrics(data.labels, pred, data.label_names)
-        return {**out, "pred": pred} if keep else out
+        return task.decode(task.predict(model, inputs), inputs)
 
     def predict(self, sel: Selection, idx: np.ndarray) -> Predictions:
         task, committee = self.parts.task, self.parts.committee
