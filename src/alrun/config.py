@@ -137,11 +137,16 @@ def result_config(config: dict[str, Any]) -> dict[str, Any]:
 # Settings added after runs were saved, at the value that gives those runs' results: a saved
 # config without them had them so (a run folder from before the evaluation sample resumes).
 ADDED_KEYS: dict[str, Any] = {"eval.size": 0, "eval.level": 0.95, "eval.bootstrap": 1000}
+# The same for a model file's keys: each saved candidate (`models.<key>.name`) had them so.
+ADDED_MODEL_KEYS: dict[str, Any] = {"validation": "cv"}
 
 
 def changed_keys(saved: dict[str, Any], mine: dict[str, Any], limit: int = 8) -> str:
     """`key: old -> new` for every differing key ('' when none)."""
-    saved = {**{k: v for k, v in ADDED_KEYS.items() if k in mine}, **saved}
+    added = dict(ADDED_KEYS)
+    for key in [k for k in saved if k.startswith("models.") and k.endswith(".name")]:
+        added |= {f"{key[: -len('name')]}{k}": v for k, v in ADDED_MODEL_KEYS.items()}
+    saved = {**{k: v for k, v in added.items() if k in mine}, **saved}
     keys = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
     shown = ", ".join(f"{k}: {saved.get(k)!r} -> {mine.get(k)!r}" for k in keys[:limit])
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")

@@ -15,11 +15,18 @@ The `ensemble` candidate is a soft vote of the others: its out-of-fold probabili
 weighted mean of theirs (weights equal, or fitted to the out-of-fold log-loss), so it costs no
 extra training to validate. The winner is refit on all labelled data. Test data never enters
 this module.
+
+A candidate whose model file says `validation: holdout` (the networks: each fold retrains one,
+so k folds cost k fits) trains once on (1 - `selection.val_fraction`) of the labelled items and
+is scored on the rest, even while the others cross-validate. Its hold-out items are a subset of
+the CV items (k-fold CV scores every item), so then every candidate is ranked, and its metric
+and mean loss reported, on the items all of them validated.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -43,7 +50,9 @@ class Selection:
     scores: dict[str, float]  # validation metric per candidate key (empty: not validated)
     chosen: str
     model: Model  # the chosen candidate, refit on every labelled item
-    validation: str  # how the scores were obtained, e.g. "5-fold CV x3" or "20% hold-out"
+    # how the scores were obtained, e.g. "5-fold CV x3", "20% hold-out" or, with candidates
+    # validated differently, "5-fold CV x2; minilm_token_cls: 20% hold-out"
+    validation: str
     seconds: dict[str, float] = field(default_factory=dict)  # training time per candidate
     tuned: dict[str, dict[str, Any]] = field(default_factory=dict)  # best params per candidate
     spec: dict[str, Any] = field(default_factory=dict)  # the kept model's config, tuned values in
@@ -67,10 +76,22 @@ def validation_splits(
         else:
             folds = list(KFold(k, shuffle=True, random_state=seed).split(idx))
         return folds, f"{k}-fold CV"
+    return [holdout_split(n, y, sel, seed)], f"{sel.val_fraction:.0%} hold-out"
+
+
+def holdout_split(
+    n: int, y: np.ndarray | None, sel: DictConfig, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) positions: `selection.val_fraction` of the n items held out,
+    stratified by y whenever every class has two items and both parts room for each class."""
     counts = np.bincount(y) if y is not None else np.zeros(1, dtype=int)
-    stratify = y if y is not None and counts[counts > 0].min() >= 2 else None
-    tr, va = train_test_split(idx, test_size=sel.val_fraction, stratify=stratify, random_state=seed)
-    return [(tr, va)], f"{sel.val_fraction:.0%} hold-out"
+    present = counts[counts > 0]
+    held = math.ceil(sel.val_fraction * n)  # sklearn's size of the test part
+    fits = y is not None and present.min() >= 2 and min(held, n - held) >= len(present)
+    tr, va = train_test_split(
+        np.arange(n), test_size=sel.val_fraction, stratify=y if fits else None, random_state=seed
+    )
+    return tr, va
 
 
 def repeated_splits(
@@ -87,6 +108,21 @@ def repeated_splits(
     return [folds, *more], f"{how} x{repeats}"
 
 
+Splits = list[list[tuple[np.ndarray, np.ndarray]]]  # repeats of folds of (train, validation)
+VALIDATIONS = ("cv", "holdout")  # a model file's `validation:` (absent: cv)
+
+
+def candidate_splits(
+    n: int, y: np.ndarray | None, sel: DictConfig, seed: int, validation: str = "cv"
+) -> tuple[Splits, str]:
+    """A candidate's folds: `repeated_splits` (cv), or the one hold-out split that
+    `validation_splits` makes past `cv_max_size` (holdout): the same items, drawn from the
+    same seed, so a hold-out candidate's items are among every other candidate's."""
+    if validation == "holdout":
+        return [[holdout_split(n, y, sel, seed)]], f"{sel.val_fraction:.0%} hold-out"
+    return repeated_splits(n, y, sel, seed)
+
+
 @dataclass
 class Validated:
     """One candidate's out-of-fold record, pooled over the repeats."""
@@ -95,6 +131,21 @@ class Validated:
     losses: np.ndarray  # per labelled item, mean over repeats; NaN where never validated
     probs: list[np.ndarray] | None  # multiclass: out-of-fold probs[n, C] of each repeat
     seen: list[np.ndarray]  # per repeat: the items validated
+    preds: list[np.ndarray]  # per repeat: each item's out-of-fold decoded prediction
+
+    @property
+    def items(self) -> np.ndarray:
+        """The items validated in any repeat."""
+        return np.logical_or.reduce(self.seen)
+
+    def on(
+        self, items: np.ndarray, task: Task, labels: np.ndarray, names: Sequence[str]
+    ) -> Validated:
+        """This record on `items` only: its metric and losses there (like with like)."""
+        seen = [s & items for s in self.seen]
+        scores = [task.score(labels[s], p[s], names) for s, p in zip(seen, self.preds, strict=True)]
+        losses = np.where(items, self.losses, np.nan)
+        return Validated(float(np.mean(scores)), losses, self.probs, seen, self.preds)
 
 
 def validate(
@@ -103,14 +154,14 @@ def validate(
     ctx: ModelContext,
     inputs: Sequence[Any],
     labels: np.ndarray,
-    repeats: list[list[tuple[np.ndarray, np.ndarray]]],
+    repeats: Splits,
     rule: str,
     bar: Any = None,
 ) -> Validated:
     """Train on each fold's training part, predict its validation part, pool the predictions."""
     n = len(labels)
     loss_sum, loss_n = np.zeros(n), np.zeros(n)
-    metrics, probs, seen_all = [], [], []
+    metrics, probs, seen_all, preds_all = [], [], [], []
     for folds in repeats:
         pred = np.empty(n, dtype=object)  # out-of-fold predicted label of every item
         seen = np.zeros(n, dtype=bool)
@@ -134,9 +185,11 @@ def validate(
                 bar(1)
         metrics.append(task.score(labels[seen], pred[seen], ctx.label_names))
         seen_all.append(seen)
+        preds_all.append(pred)
         if oof is not None:
             probs.append(oof)
-    return Validated(float(np.mean(metrics)), _mean(loss_sum, loss_n), probs or None, seen_all)
+    loss = _mean(loss_sum, loss_n)
+    return Validated(float(np.mean(metrics)), loss, probs or None, seen_all, preds_all)
 
 
 def _mean(total: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -152,19 +205,39 @@ def _vote(
     rule: str,
     label_names: Sequence[str],
 ) -> Validated:
-    """The soft vote's out-of-fold record from its members': their probs, weighted."""
-    probs, metrics = [], []
+    """The soft vote's out-of-fold record from its members': their probs, weighted, on the
+    items all of them validated (a member with one split lends it to every repeat)."""
+    probs, preds, seen_all, metrics = [], [], [], []
     loss_sum, loss_n = np.zeros(len(labels)), np.zeros(len(labels))
     y = np.asarray(labels, dtype=np.int64)
-    for r, seen in enumerate(parts[0].seen):
-        ps = (w * v.probs[r] for w, v in zip(weights, parts, strict=True))  # type: ignore[index]
+    for at, seen in _aligned(parts):
+        ps = (w * _probs(v)[r] for w, v, r in zip(weights, parts, at, strict=True))
         p = np.asarray(sum(ps))  # an array already: typeshed's sum() of Any says int
         probs.append(p)
+        preds.append(p.argmax(axis=1))
+        seen_all.append(seen)
         metrics.append(task.score(y[seen], p[seen].argmax(axis=1), label_names))
         if rule != "metric":
             loss_sum[seen] += proper_loss(p[seen], y[seen], rule)
             loss_n[seen] += 1
-    return Validated(float(np.mean(metrics)), _mean(loss_sum, loss_n), probs, parts[0].seen)
+    return Validated(float(np.mean(metrics)), _mean(loss_sum, loss_n), probs, seen_all, preds)
+
+
+def _probs(v: Validated) -> list[np.ndarray]:
+    """A vote member's out-of-fold probabilities (multiclass members always have them)."""
+    assert v.probs is not None, "a soft vote needs class probabilities"
+    return v.probs
+
+
+def _aligned(parts: Sequence[Validated]) -> list[tuple[list[int], np.ndarray]]:
+    """Per repeat of a vote: each member's repeat (a member with fewer repeats, a hold-out,
+    repeats its last) and the items every member validated there."""
+    out = []
+    for r in range(max(len(v.seen) for v in parts)):
+        at = [min(r, len(v.seen) - 1) for v in parts]
+        seen = np.logical_and.reduce([v.seen[i] for v, i in zip(parts, at, strict=True)])
+        out.append((at, seen))
+    return out
 
 
 def bootstrap_better(diff: np.ndarray, resamples: int, rng: np.random.Generator) -> float:
@@ -259,25 +332,26 @@ def select_best(
     """inputs/labels: the labelled items as the task defines them (texts, or sentence lists).
 
     With `sel.trials` > 0, each candidate with a search space in `spaces` is tuned first (on
-    the same validation folds). `refit_all` refits every candidate on all labelled items (a
+    its own validation splits). `refit_all` refits every candidate on all labelled items (a
     query-by-committee needs them), not just the winner. `incumbent`: the key kept last round.
     """
     trials = int(sel.get("trials", 0) or 0)
     spaces = spaces or {}
-    specs = dict(candidates)
+    specs = {k: {p: v for p, v in s.items() if p != "validation"} for k, s in candidates.items()}
     if len(candidates) == 1 and not (trials and spaces):  # nothing to choose between
         return _lone(task, specs, ctx, inputs, labels)
     rule = str(sel.get("rank_by", "metric"))
-    repeats, how = repeated_splits(len(labels), task.strata(labels), sel, ctx.seed)
     base = [k for k, s in candidates.items() if s["name"] != ENSEMBLE]
-    data = (task, ctx, inputs, labels, repeats, rule)
-    done, seconds, tuned = _validate_all(data, specs, base, spaces, trials)
+    plans, how = _plans(candidates, base, len(labels), task.strata(labels), sel, ctx.seed)
+    data = (task, ctx, inputs, labels, rule)
+    done, seconds, tuned = _validate_all(data, specs, plans, spaces, trials)
     weights = _votes(data, specs, base, done, seconds)
+    done, on = _like_with_like(data, done, base)
     scores = {k: done[k].metric for k in candidates}
     losses = {k: float(np.nanmean(done[k].losses)) for k in candidates} if rule != "metric" else {}
     if rule == "metric":
         chosen = max(scores, key=lambda k: scores[k])  # ties: first in candidate order
-        why = f"highest validation {task.selection_metric} ({scores[chosen]:.4f})"
+        why = f"highest validation {task.selection_metric} ({scores[chosen]:.4f}){on}"
     else:
         chosen, why = keep(
             {k: done[k].losses for k in candidates},
@@ -286,6 +360,7 @@ def select_best(
             float(sel.get("switch_confidence", 0.0)),
             np.random.default_rng([ctx.seed, 1]),
         )
+        why += on
     need = set(base) if refit_all else set(weights.get(chosen, {chosen: 1.0}))
     members: dict[str, Model] = {}
     for key in [k for k in base if k in need]:
@@ -319,24 +394,29 @@ def _lone(
 def _validate_all(
     data: tuple[Any, ...],
     specs: dict[str, Any],
-    base: list[str],
+    plans: Mapping[str, tuple[Splits, str]],
     spaces: Mapping[str, Mapping[str, Any]],
     trials: int,
 ) -> tuple[dict[str, Validated], dict[str, float], dict[str, dict[str, Any]]]:
-    """Every non-vote candidate's out-of-fold predictions (tuned first where asked); `specs`
-    takes the tuned values. Returns the validations, seconds and tuned values by key."""
-    task, ctx, inputs, labels, repeats, rule = data
+    """Every non-vote candidate's (the keys of `plans`) out-of-fold predictions on its own
+    splits (tuned first where asked); `specs` takes the tuned values. Returns the
+    validations, seconds and tuned values by key."""
+    task, ctx, inputs, labels, rule = data
     done: dict[str, Validated] = {}
     seconds: dict[str, float] = {}
     tuned: dict[str, dict[str, Any]] = {}
-    folds = sum(len(f) for f in repeats)
-    work = sum((trials if trials and spaces.get(k) else 1) for k in base) * folds
-    with progress_bar(f"training {len(base)} candidates on {len(labels)}", work) as bar:
-        for j, key in enumerate(base):
+    work = sum(
+        (trials if trials and spaces.get(k) else 1) * sum(len(f) for f in splits)
+        for k, (splits, _) in plans.items()
+    )
+    with progress_bar(f"training {len(plans)} candidates on {len(labels)}", work) as bar:
+        for j, (key, (repeats, _)) in enumerate(plans.items()):
             t0 = time.perf_counter()
             seen: dict[str, Validated] = {}
 
-            def score(s: dict[str, Any], seen: dict[str, Validated] = seen) -> float:
+            def score(
+                s: dict[str, Any], seen: dict[str, Validated] = seen, repeats: Splits = repeats
+            ) -> float:
                 v = validate(task, s, ctx, inputs, labels, repeats, rule, bar)
                 seen[json.dumps(s, sort_keys=True, default=str)] = v
                 return v.metric if rule == "metric" else -float(np.nanmean(v.losses))
@@ -352,6 +432,41 @@ def _validate_all(
     return done, seconds, tuned
 
 
+def _like_with_like(
+    data: tuple[Any, ...], done: dict[str, Validated], base: list[str]
+) -> tuple[dict[str, Validated], str]:
+    """Every record on the items all non-vote candidates validated, when they validated
+    different ones (a hold-out candidate among cross-validated ones), and the note that says
+    so ('' when they all validated the same items)."""
+    task, ctx, _, labels, _ = data
+    common = np.logical_and.reduce([done[k].items for k in base])
+    if all(np.array_equal(done[k].items, common) for k in base):
+        return done, ""
+    out = {k: v.on(common, task, labels, ctx.label_names) for k, v in done.items()}
+    return out, f" on the {int(common.sum())} items every candidate validated"
+
+
+def _plans(
+    candidates: Mapping[str, Any],
+    base: list[str],
+    n: int,
+    y: np.ndarray | None,
+    sel: DictConfig,
+    seed: int,
+) -> tuple[dict[str, tuple[Splits, str]], str]:
+    """Each non-vote candidate's splits (by its `validation:`), and how they were validated:
+    one way, or the cross-validated candidates' way first and then who held out, e.g.
+    "5-fold CV x2; minilm_token_cls: 20% hold-out"."""
+    plans = {
+        k: candidate_splits(n, y, sel, seed, candidates[k].get("validation", "cv")) for k in base
+    }
+    groups: dict[str, list[str]] = {}
+    for key in sorted(base, key=lambda k: candidates[k].get("validation") == "holdout"):
+        groups.setdefault(plans[key][1], []).append(key)
+    first, *rest = groups
+    return plans, "; ".join([first, *(f"{', '.join(groups[h])}: {h}" for h in rest)])
+
+
 def _votes(
     data: tuple[Any, ...],
     specs: dict[str, Any],
@@ -361,13 +476,16 @@ def _votes(
 ) -> dict[str, dict[str, float]]:
     """Each soft vote validated from its members' out-of-fold probabilities (no training):
     adds to `done` and `seconds`, returns each vote's member weights."""
-    task, ctx, _, labels, _, rule = data
+    task, ctx, _, labels, rule = data
     weights: dict[str, dict[str, float]] = {}
     for key in [k for k, s in specs.items() if s["name"] == ENSEMBLE]:
         members = list(specs[key].get("members") or base)
         parts = [done[m] for m in members]
-        if specs[key].get("weights", "equal") == "oof":
-            w = fit_weights([p.probs for p in parts], labels)  # type: ignore[misc]
+        if specs[key].get("weights", "equal") == "oof":  # fitted where every member validated
+            aligned = _aligned(parts)
+            rows = np.logical_and.reduce([seen for _, seen in aligned])
+            probs = [[_probs(v)[at[m]][rows] for at, _ in aligned] for m, v in enumerate(parts)]
+            w = fit_weights(probs, labels[rows])
         else:
             w = np.full(len(members), 1 / len(members))
         weights[key] = {m: float(x) for m, x in zip(members, w, strict=True)}

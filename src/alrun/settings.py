@@ -16,6 +16,7 @@ from alrun.config import CONF_DIR, check_label_set, to_dict
 from alrun.errors import AlrunError
 from alrun.models import MODELS
 from alrun.oracles import ORACLES
+from alrun.selection import VALIDATIONS
 from alrun.strategies import COMMITTEE, FEATURES, STRATEGIES, Predictions, as_query
 from alrun.tasks import TASKS
 from alrun.tracking import LOGGERS
@@ -28,7 +29,9 @@ class RunParts:
     task: Any  # Multiclass | Ner
     query: Any  # query(predictions, k, rng) -> positions of the next batch
     features: bool  # the pool's document vectors are needed (cold start, diversity)
-    candidates: dict[str, dict[str, Any]]  # key -> model spec (name + hyper-parameters)
+    # key -> model spec: name + hyper-parameters, and `validation:` where the model file sets
+    # it (cv or holdout; select_best takes it off before building the model)
+    candidates: dict[str, dict[str, Any]]
     spaces: dict[str, dict[str, Any]]  # key -> Optuna search space (selection.trials)
     committee: bool  # the strategy needs every candidate's predictions
 
@@ -255,17 +258,33 @@ def _build(cfg: DictConfig) -> RunParts:
 
 
 def _check_models(cfg: DictConfig) -> dict[str, dict[str, Any]]:
-    """Each candidate's parameters, search space and precision; returns the search spaces."""
+    """Each candidate's parameters, validation, search space and precision; returns the
+    search spaces."""
     spaces: dict[str, dict[str, Any]] = {}
     for key, spec in cfg.models.items():
         MODELS.check_params(
-            spec.name, params(spec, ("name", "tasks", "search")), f"models.{key}", positional=1
+            spec.name,
+            params(spec, ("name", "tasks", "search", "validation")),
+            f"models.{key}",
+            positional=1,
         )
+        _check_validation(key, spec.get("validation", "cv"), cfg.selection.val_fraction)
         if spec.get("search"):
             spaces[key] = _check_space(key, spec)
         if "precision" in spec:  # an embedding candidate: a bad precision fails now, not later
             _check_precision(f"models.{key}.precision", spec.precision)
     return spaces
+
+
+def _check_validation(key: str, validation: Any, val_fraction: float) -> None:
+    """A model file's `validation:`: its own k-fold CV like the others, or one hold-out."""
+    if validation not in VALIDATIONS:
+        raise AlrunError(
+            f"models.{key}.validation={validation!r}; choose cv (k-fold cross-validation like "
+            f"the other candidates, the default) or holdout (one fit a round, scored on a "
+            f"{val_fraction:.0%} hold-out: for candidates slow to train), e.g. "
+            f"models.{key}.validation=holdout"
+        )
 
 
 def _check_space(key: str, spec: DictConfig) -> dict[str, Any]:

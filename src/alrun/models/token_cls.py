@@ -44,6 +44,30 @@ def _load_tokenizer(path: str):
 
 
 _tokenizer = cache(_load_tokenizer)  # the encoder's: loaded once per process
+PREDICT_BATCH = 64  # chunks per forward pass when predicting
+
+
+def length_batches(
+    lengths: np.ndarray, size: int, rng: np.random.Generator, pool: int = 50
+) -> list[np.ndarray]:
+    """Training batches of `size` positions into `lengths`, of similar lengths (little padding)
+    yet in a random order: shuffle, sort each run of `pool` batches' worth by length (longest
+    first; ties stay shuffled), cut it into batches, shuffle the batches. Seeded by `rng`."""
+    perm = rng.permutation(len(lengths))
+    step = pool * size
+    batches = []
+    for s in range(0, len(perm), step):
+        part = perm[s : s + step]
+        part = part[np.argsort(-lengths[part], kind="stable")]
+        batches += [part[i : i + size] for i in range(0, len(part), size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def sorted_batches(lengths: Sequence[int], size: int) -> list[np.ndarray]:
+    """Prediction batches of `size` positions into `lengths`, longest first (little padding);
+    each result goes back to its own position, so the output keeps the input's order."""
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 class TokenClassifier:
@@ -186,7 +210,7 @@ class TokenClassifier:
         self.model.train()
         with progress_bar(f"token classifier on {len(chunks)}", steps) as bar:
             for _ in range(epochs):
-                for b in self._batches(lengths, rng):
+                for b in length_batches(lengths, self.batch_size, rng):
                     input_ids, mask, firsts = self._batch([chunks[i] for i in b])
                     y = torch.full(input_ids.shape, -100, dtype=torch.long)
                     for r, (i, first) in enumerate(zip(b, firsts, strict=True)):
@@ -203,18 +227,6 @@ class TokenClassifier:
                     bar(1)
         self.model.eval()
 
-    def _batches(self, lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-        """Random batches of similar lengths (less padding): shuffle, sort within pools of
-        50 batches by length, cut into batches, shuffle the batches."""
-        perm = rng.permutation(len(lengths))
-        pool = 50 * self.batch_size
-        batches = []
-        for s in range(0, len(perm), pool):
-            part = perm[s : s + pool]
-            part = part[np.argsort(-lengths[part], kind="stable")]
-            batches += [part[i : i + self.batch_size] for i in range(0, len(part), self.batch_size)]
-        return [batches[i] for i in rng.permutation(len(batches))]
-
     def predict(self, sentences: Sequence[list[str]]) -> Predictions:
         import torch
 
@@ -222,10 +234,10 @@ class TokenClassifier:
         n_tags = self.ctx.n_classes
         marginals = [np.zeros((len(s), n_tags)) for s in sentences]
         chunks = self._chunks(sentences)
-        order = np.argsort([-sum(len(p) for p in c[2]) for c in chunks], kind="stable")
+        lengths = [sum(len(p) for p in c[2]) for c in chunks]
         with torch.inference_mode():
-            for start in range(0, len(chunks), 64):
-                part = [chunks[i] for i in order[start : start + 64]]
+            for b in sorted_batches(lengths, PREDICT_BATCH):
+                part = [chunks[i] for i in b]
                 input_ids, mask, firsts = self._batch(part)
                 logits = self.model(input_ids=input_ids, attention_mask=mask).logits
                 probs = torch.softmax(logits.double(), dim=-1).numpy()
