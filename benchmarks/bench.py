@@ -14,6 +14,10 @@ Measures (each part in its own process, so its peak memory is its own; see bench
   `torch.no_grad`) against alrun's `encode` at each precision on the same texts, plus alrun's
   own workload (up to 4 windows of 256 tokens per article), achieved GFLOP/s and the cosine
   between each precision's embeddings and float32's;
+- `tokens`: the NER token features' throughput next to `embed`'s: word vectors (MiniLM layer 4
+  of minilm_crf_ner, and all 6 layers for comparison) of CoNLL-2003 train sentences in words/s
+  and sub-words/s at each precision, and the contextual CRF's featurisation (projection,
+  clusters, CRFsuite items) in words/s;
 - `rounds`: one round of the default experiment at 100 and 200 labels: per candidate, training
   (5-fold CV + refit) and scoring the pool (documents/s), and the whole round (every candidate,
   selection, test, pool scoring, margin);
@@ -41,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("default", "ceiling", "embed", "rounds", "scaling")
+PARTS = ("default", "ceiling", "embed", "tokens", "rounds", "scaling")
 
 
 def say(msg: str) -> None:
@@ -94,6 +98,7 @@ def run_part(name: str, args: argparse.Namespace, env: dict[str, str], work: Pat
     argv = [sys.executable, str(Path(__file__).resolve()), "--_part", name, "--_result", str(out)]
     argv += ["--embed-texts", str(args.embed_texts), "--scales", args.scales]
     argv += ["--repeats", str(args.repeats), "--work", str(work)]
+    argv += ["--token-sentences", str(args.token_sentences)]
     say(f"{name}: started (log {work / (name + '.log')})")
     proc = run_child(argv, env, work / f"{name}.log")
     if proc["exit"] != 0 or not out.exists():
@@ -321,6 +326,67 @@ def measure_embed(n_texts: int, repeats: int, ceiling: float | None) -> dict:
     return out
 
 
+def measure_tokens(n_sentences: int) -> dict:
+    """Word-vector throughput (minilm_crf_ner's encoder pass) and its featurisation rate."""
+    import numpy as np
+    import torch
+
+    from alrun.data import read_conll
+    from alrun.models.context_crf import ContextFeatures, WordFeatureMap
+    from alrun.models.embeddings import PACKAGED, load_encoder, resolve_precision
+    from alrun.models.token_vectors import encode_words
+
+    path = Path(os.environ.get("ALRUN_DATA_DIR", "data")) / "conll2003" / "train.txt"
+    sents = [toks for _, ss in read_conll(path) for _, toks, _ in ss][:n_sentences]
+    words = sum(len(s) for s in sents)
+    tok, _ = load_encoder(PACKAGED)
+    subwords = sum(
+        len(x) for x in tok(sents, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    )
+    say(f"tokens: {len(sents)} CoNLL sentences, {words} words, {subwords} sub-words")
+    out: dict[str, Any] = {
+        "sentences": len(sents),
+        "words": words,
+        "subwords": subwords,
+        "threads": torch.get_num_threads(),
+        "default_precision": resolve_precision("auto"),
+    }
+    precisions = sorted({"float32", resolve_precision("auto")})
+    vecs = None
+    for layer in (4, 6):
+        for p in precisions:
+            encode_words(sents[:16], PACKAGED, layer, precision=p)  # load + warm up
+            t0 = time.perf_counter()
+            v = encode_words(sents, PACKAGED, layer, precision=p)
+            s = time.perf_counter() - t0
+            out[f"layer{layer}/{p}"] = {
+                "seconds": round(s, 2),
+                "words_per_s": round(words / s),
+                "subwords_per_s": round(subwords / s),
+            }
+            if layer == 4 and p == "float32":
+                vecs = v
+    assert vecs is not None
+    flat = np.concatenate(vecs)
+    t0 = time.perf_counter()
+    fmap = WordFeatureMap.fit(flat, 64, [64, 256, 1024])
+    fit_s = time.perf_counter() - t0
+
+    class Table:  # the vectors above, looked up by sentence
+        def __init__(self) -> None:
+            self.rows = {tuple(s): v for s, v in zip(sents, vecs, strict=True)}
+
+        def __call__(self, ss):
+            return [self.rows[tuple(s)] for s in ss]
+
+    t0 = time.perf_counter()
+    ContextFeatures(Table(), fmap)(sents)  # type: ignore[arg-type]
+    feat_s = time.perf_counter() - t0
+    out["feature_map_fit_s"] = round(fit_s, 2)
+    out["featurise"] = {"seconds": round(feat_s, 2), "words_per_s": round(words / feat_s)}
+    return out
+
+
 def _compose(overrides: list[str] | None = None):
     from hydra import compose, initialize_config_dir
 
@@ -506,6 +572,8 @@ def child(args: argparse.Namespace) -> None:
             else None
         )
         result = measure_embed(args.embed_texts, args.repeats, ceiling)
+    elif name == "tokens":
+        result = measure_tokens(args.token_sentences)
     elif name == "rounds":
         result = measure_rounds(cache)
     elif name.startswith("scaling"):
@@ -576,6 +644,7 @@ def headline(summary: dict) -> dict:
 
     emb = ("embedding", "truncated_workload")
     default = get("embedding", "default_precision")
+    tdef = get("token_features", "default_precision")
     return {
         "default_cold_s": get("default_experiment", "cold", "wall_s"),
         "default_warm_s": get("default_experiment", "warm", "wall_s"),
@@ -586,6 +655,12 @@ def headline(summary: dict) -> dict:
         "alrun_tokens_per_s": get(*emb, default, "tokens_per_s") if default else None,
         "embedding_speedup_vs_baseline": (
             get(*emb, default, "speedup_vs_baseline") if default else None
+        ),
+        "token_vectors_words_per_s": (
+            get("token_features", f"layer4/{tdef}", "words_per_s") if tdef else None
+        ),
+        "token_vectors_subwords_per_s": (
+            get("token_features", f"layer4/{tdef}", "subwords_per_s") if tdef else None
         ),
         "float32_matmul_gflops": get("matmul_ceiling", "torch_float32_gflops"),
         "round_200_labels_all_candidates_s": get("rounds", "200", "all_candidates", "round_s"),
@@ -614,6 +689,7 @@ def main() -> None:
     ap.add_argument("--out", help="also write the JSON summary to this file")
     ap.add_argument("--parts", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
     ap.add_argument("--embed-texts", type=int, default=256, help="BBC texts for `embed`")
+    ap.add_argument("--token-sentences", type=int, default=2000, help="CoNLL sentences, `tokens`")
     ap.add_argument("--scales", default="1,10,100", help="pool replication factors")
     ap.add_argument("--repeats", type=int, default=2, help="`embed`: best of N interleaved")
     ap.add_argument("--work", help="keep run folders, logs and the cache here (default: temp)")
@@ -657,6 +733,8 @@ def main() -> None:
         summary["matmul_ceiling"] = run_part("ceiling", args, env, work)
     if "embed" in parts:
         summary["embedding"] = run_part("embed", args, env, work)
+    if "tokens" in parts:
+        summary["token_features"] = run_part("tokens", args, env, work)
     if "rounds" in parts:
         summary["rounds"] = run_part("rounds", args, env, work)
     if "scaling" in parts:

@@ -19,7 +19,14 @@ from omegaconf import DictConfig
 
 from alrun import heldout, settings
 from alrun.config import CONF_DIR, register_schema, to_dict
-from alrun.data import Splits, check_pool, load_splits, load_token_splits, seed_from_prodigy
+from alrun.data import (
+    SeqDataset,
+    Splits,
+    check_pool,
+    load_splits,
+    load_token_splits,
+    seed_from_prodigy,
+)
 from alrun.data.unlabelled import is_raw, load_raw_splits
 from alrun.errors import AlrunError
 from alrun.loop import active_learning
@@ -83,13 +90,7 @@ def _run(
     run_dir: Path,
 ) -> dict[str, Any]:
     pool, test, task = splits.pool, splits.test, parts.task
-    ctx = ModelContext(
-        n_classes=len(pool.label_names),
-        seed=cfg.seed,
-        cache_dir=Path(cfg.cache_dir).expanduser(),
-        corpus=pool.texts + (test.texts if test is not None else []),
-        label_names=pool.label_names,
-    )
+    ctx = _context(cfg, splits)
     folder = RunFolder.for_run(cfg, parts.task, pool, ctx)
     ckpt = folder.checkpoint(asked=bool(cfg.resume))
     if ckpt is not None and ckpt.complete:
@@ -134,6 +135,27 @@ def _run(
         oracle.round_done(row, res.selection.model)
         _log_round(row, cfg.loop.unit, task)
     return _finish(folder, logger, oracle)
+
+
+def _context(cfg: DictConfig, splits: Splits) -> ModelContext:
+    """What every candidate may need: the corpus (pool and test) for its cached features."""
+    pool, test = splits.pool, splits.test
+    return ModelContext(
+        n_classes=len(pool.label_names),
+        seed=cfg.seed,
+        cache_dir=Path(cfg.cache_dir).expanduser(),
+        corpus=pool.texts + (test.texts if test is not None else []),
+        label_names=pool.label_names,
+        pool_sentences=_sentences(pool),
+        test_sentences=_sentences(test),
+    )
+
+
+def _sentences(data: Any) -> list[list[str]]:
+    """An NER dataset's sentences (what token features are computed for); none for texts."""
+    if not isinstance(data, SeqDataset):
+        return []
+    return [s for item in data.sentences for s in item]
 
 
 def _cold_start(cfg: DictConfig, feats: np.ndarray, held: np.ndarray | None) -> np.ndarray:

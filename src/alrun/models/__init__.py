@@ -2,6 +2,7 @@
 
 # Registration happens on import; heavy libraries (torch, transformers) load lazily inside.
 from alrun.models import (  # noqa: F401
+    context_crf,
     crf,
     embeddings,
     ensemble,

@@ -28,6 +28,10 @@ class ModelContext:
     cache_dir: Path
     corpus: Sequence[str] = ()  # every text of the run (pool + test), embedded once if needed
     label_names: Sequence[str] = ()  # class names, or tag names ("O", "B-PER", "I-PER", ...)
+    # NER: the pool's sentences (unsupervised feature maps are fitted on these, never on test)
+    # and the test split's; token vectors are computed once for both
+    pool_sentences: Sequence[Sequence[str]] = ()
+    test_sentences: Sequence[Sequence[str]] = ()
 
     @cached_property
     def corpus_texts(self) -> list[str]:
@@ -41,6 +45,20 @@ class ModelContext:
         h = hashlib.sha256()
         for t in self.corpus_texts:
             h.update(t.encode("utf-8"))
+            h.update(b"\0")
+        return h.hexdigest()
+
+    @cached_property
+    def corpus_sentences(self) -> list[tuple[str, ...]]:
+        """Every distinct sentence (pool and test), sorted: the rows of the token-vector cache."""
+        return sorted({tuple(s) for s in (*self.pool_sentences, *self.test_sentences)})
+
+    @cached_property
+    def sentence_fingerprint(self) -> str:
+        """Identifies the set of corpus sentences (tokens as given)."""
+        h = hashlib.sha256()
+        for s in self.corpus_sentences:
+            h.update("\x1f".join(s).encode("utf-8"))
             h.update(b"\0")
         return h.hexdigest()
 

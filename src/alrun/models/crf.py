@@ -122,8 +122,9 @@ class CRFTagger:
         import pycrfsuite
 
         trainer = pycrfsuite.Trainer(verbose=False)
-        for toks, tg in zip(sentences, tags, strict=True):
-            trainer.append(_FEATURES.get(toks), [self.names[t] for t in tg])
+        items = self.features(sentences)
+        for item, tg in zip(items, tags, strict=True):
+            trainer.append(item, [self.names[t] for t in tg])
         trainer.set_params(
             {
                 "c1": self.c1,
@@ -142,6 +143,10 @@ class CRFTagger:
             with contextlib.suppress(OSError):
                 os.remove(path)
 
+    def features(self, sentences: Sequence[Sequence[str]]) -> list[Any]:
+        """CRFsuite items (pycrfsuite.ItemSequence) for sentences: the hand-made features."""
+        return [_FEATURES.get(toks) for toks in sentences]
+
     def save(self, path: Path) -> None:
         """The native CRFsuite model file, `model.crfsuite` (crfsuite's own tagger reads it)."""
         assert self.model is not None, "fit first"
@@ -158,8 +163,8 @@ class CRFTagger:
         tagger.open_inmemory(self.model)
         known = [(self.index[lab], lab) for lab in tagger.labels()]
         marginals, logprob, best = [], [], []
-        for toks in sentences:
-            tagger.set(_FEATURES.get(toks))
+        for toks, item in zip(sentences, self.features(sentences), strict=True):
+            tagger.set(item)
             path = tagger.tag()
             m = np.zeros((len(toks), len(self.names)), dtype=np.float32)
             for j, lab in known:

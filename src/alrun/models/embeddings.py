@@ -80,7 +80,9 @@ def resolve_model_path(model: str) -> str:
 
 
 @cache
-def _load_encoder(model: str, precision: str = "float32"):  # -> (tokenizer, model), once
+def load_encoder(model: str, precision: str = "float32", layers: int | None = None):
+    """(tokenizer, model), loaded once per process. `layers`: keep only the first layers (token
+    features read a middle layer: the layers above it are never computed)."""
     import torch
     import transformers
     from transformers import AutoModel, AutoTokenizer
@@ -90,7 +92,8 @@ def _load_encoder(model: str, precision: str = "float32"):  # -> (tokenizer, mod
     path = resolve_model_path(model)
     try:
         tok = AutoTokenizer.from_pretrained(path)
-        enc = AutoModel.from_pretrained(path)
+        extra = {} if layers is None else {"num_hidden_layers": layers}
+        enc = AutoModel.from_pretrained(path, **extra)
     except OSError as e:
         raise AlrunError(f"could not load encoder {model!r} from {path}: {e}") from e
     enc.eval()
@@ -136,7 +139,7 @@ def encode(
     import torch
 
     precision = resolve_precision(precision)
-    tok, enc = _load_encoder(model, precision)
+    tok, enc = load_encoder(model, precision)
     amp = (
         torch.autocast("cpu", dtype=torch.bfloat16)
         if precision == "bfloat16"
@@ -174,7 +177,7 @@ def encode(
     return (out / np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)).astype(np.float32)
 
 
-def _load_entry(path: Path, rows: int) -> np.ndarray | None:
+def load_entry(path: Path, rows: int) -> np.ndarray | None:
     """A cache entry, or None when absent or damaged (a copy cut short, a full disk): then it
     is recomputed and replaced, never trusted."""
     if not path.exists():
@@ -224,7 +227,7 @@ class EmbeddingTable:
         if len(corpus) == 0:  # a saved model rebuilt for prediction: every text is embedded live
             self.matrix = np.zeros((0, 0), dtype=np.float32)
         else:
-            cached = _load_entry(path, len(corpus))
+            cached = load_entry(path, len(corpus))
             if cached is not None:
                 self.matrix = cached
                 log.info("embeddings: cache hit %s", path)
