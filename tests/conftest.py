@@ -133,18 +133,21 @@ def check_overrides():
 
 @pytest.fixture
 def run_alrun(tmp_path, bbc_slice, cache_dir):
-    """`run_alrun(*overrides, name="run", data=None) -> Path`: the real `alrun OVERRIDES`, as a
-    user runs it (a subprocess), on the 300-article BBC slice (or the data folder `data`) with
-    the session's embedding cache. Returns the run folder, tmp_path/name (with -m: the sweep
-    folder). A run that fails fails the test, with alrun's stderr."""
+    """`run_alrun(*overrides, name="run", data=None, cache=None) -> Path`: the real `alrun
+    OVERRIDES`, as a user runs it (a subprocess), on the 300-article BBC slice (or the data
+    folder `data`) with the session's embedding cache (or the folder `cache`). Returns the run
+    folder, tmp_path/name (with -m: the sweep folder). A run that fails fails the test, with
+    alrun's stderr."""
 
-    def run(*overrides: str, name: str = "run", data: Path | None = None) -> Path:
+    def run(
+        *overrides: str, name: str = "run", data: Path | None = None, cache: Path | None = None
+    ) -> Path:
         folder = tmp_path / name
         sweep = "-m" in overrides or "--multirun" in overrides
         proc = subprocess.run(
             [*ALRUN, *overrides, f"hydra.{'sweep' if sweep else 'run'}.dir={folder}"],
             cwd=ROOT,
-            env=alrun_env(data or bbc_slice, cache_dir),
+            env=alrun_env(data or bbc_slice, cache or cache_dir),
             capture_output=True,
             text=True,
             timeout=600,

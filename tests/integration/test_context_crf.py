@@ -3,6 +3,8 @@ cached once, fitted without the test split, saved and reloaded with the same fea
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -51,6 +53,25 @@ def test_fits_predicts_and_reloads_with_the_same_features(conll_slice, tmp_path)
     np.testing.assert_allclose(before.probs, after.probs, atol=1e-4)
 
 
+@pytest.mark.full
+def test_a_fresh_process_state_gives_the_same_model(conll_slice, tmp_path):
+    """Same corpus, same labels: the same features and predictions from a cold cache and from
+    the cached vectors (what a resumed run or the next sweep job reads)."""
+    from alrun.models import context_crf, token_vectors
+
+    ctx = _ctx(conll_slice, tmp_path / "cache")
+    x, y = conll_slice["train"][0][:30], conll_slice["train"][1][:30]
+    probs = []
+    for _ in range(2):
+        context_crf._MAPS.clear()
+        token_vectors._TABLES.clear()
+        model = build_model(ctx, SPEC)
+        model.fit(x, y)
+        probs.append(model.predict(conll_slice["test"][0][:20]).probs)
+    np.testing.assert_array_equal(probs[0], probs[1])
+
+
+@pytest.mark.full
 def test_features_are_fitted_on_the_pool_never_the_test_split(conll_slice, tmp_path):
     x, y = conll_slice["train"][0][:30], conll_slice["train"][1][:30]
     maps = []
@@ -83,3 +104,50 @@ def test_bad_settings_are_refused(conll_slice, tmp_path):
         build_model(_ctx(conll_slice, tmp_path), {"name": "minilm_crf_ner", "layer": 0})
     with pytest.raises(AlrunError, match="bad clusters"):
         build_model(_ctx(conll_slice, tmp_path), {"name": "minilm_crf_ner", "clusters": [1]})
+
+
+@pytest.mark.full  # two processes load the encoder (~40 s); the model-level tests run by default
+def test_a_run_with_it_caches_pool_and_test_words_and_its_model_predicts(
+    conll_slice, run_alrun, tmp_path
+):
+    """`alrun ... candidates=minilm_crf_ner` end to end on a CoNLL slice given as AutoTrain
+    JSONL: the runner hands the candidate the pool's and the test's sentences, the kept model
+    is saved with its feature map, and alrun-predict tags raw text with it."""
+    from test_predict import check_ner_task, predict_cli  # same folder: on sys.path
+
+    names = conll_slice["names"]
+    data = tmp_path / "data"
+    data.mkdir()
+    for split, n in (("train", 120), ("test", 40)):
+        x, y = conll_slice[split]
+        pairs = zip(x[:n], y[:n], strict=True)
+        rows = [{"tokens": t, "tags": [names[k] for k in g]} for t, g in pairs]
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = run_alrun(
+        "dataset=custom_tokens",
+        "dataset.path=train.jsonl",
+        "dataset.test_path=test.jsonl",
+        "loop.unit=sentence",
+        "candidates=minilm_crf_ner",
+        "loop.initial_size=20",
+        "loop.round_size=20",
+        "loop.budget=60",
+        "models.minilm_crf_ner.max_iterations=40",
+        "models.minilm_crf_ner.clusters=[8,16]",
+        "logger=none",
+        data=data,
+        cache=tmp_path / "cache",
+    )
+    rounds = [json.loads(line) for line in (run / "rounds.jsonl").read_text().splitlines()]
+    assert [r["labeled"] for r in rounds] == [20, 40, 60]
+    assert {r["chosen"] for r in rounds} == {"minilm_crf_ner"}
+    [vectors] = (tmp_path / "cache" / "token-vectors").glob("*.npy")
+    words = {tuple(t) for split, n in (("train", 120), ("test", 40)) for t in
+             conll_slice[split][0][:n]}  # fmt: skip
+    assert np.load(vectors).shape == (sum(map(len, words)), 384)  # pool and test, once each
+    assert (run / "model" / "word_features.npz").is_file()
+    text = "EU rejects German call to boycott British lamb ."
+    proc = predict_cli(run, [json.dumps({"text": text})])
+    assert proc.returncode == 0, proc.stderr
+    [task] = [json.loads(x) for x in proc.stdout.splitlines()]
+    check_ner_task(task, text)

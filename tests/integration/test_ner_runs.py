@@ -48,6 +48,7 @@ def test_sentence_unit_run_writes_costs_metrics_and_wandb(data_dir, run_alrun):
 def test_document_unit_same_seed_same_sequence(data_dir, run_alrun):
     args = (
         "experiment=seed_study",
+        "candidates=ner",  # the plain CRF: this test is about the document unit, not features
         "loop.initial_size=4",
         "loop.round_size=3",
         "loop.budget=10",

@@ -56,11 +56,16 @@ class ModelContext:
     @cached_property
     def sentence_fingerprint(self) -> str:
         """Identifies the set of corpus sentences (tokens as given)."""
-        h = hashlib.sha256()
-        for s in self.corpus_sentences:
-            h.update("\x1f".join(s).encode("utf-8"))
-            h.update(b"\0")
-        return h.hexdigest()
+        return sentences_fingerprint(self.corpus_sentences)
+
+
+def sentences_fingerprint(sentences: Sequence[Sequence[str]]) -> str:
+    """Identifies a set of token sequences, whatever their order and repeats."""
+    h = hashlib.sha256()
+    for s in sorted({tuple(s) for s in sentences}):
+        h.update("\x1f".join(s).encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 class Model(Protocol):

@@ -17,7 +17,6 @@ experiments/conll_candidates (F1 against tokens and fit seconds against the plai
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from alrun.errors import AlrunError
-from alrun.models.base import MODELS, ModelContext
+from alrun.models.base import MODELS, ModelContext, sentences_fingerprint
 from alrun.models.crf import CRFTagger, sentence_features
 from alrun.models.embeddings import PACKAGED
 from alrun.models.token_vectors import WordVectorTable, word_vector_table
@@ -129,13 +128,6 @@ class ContextFeatures:
 _MAPS: dict[tuple, ContextFeatures] = {}
 
 
-def _fingerprint(sentences: Sequence[Sequence[str]]) -> str:
-    h = hashlib.sha256()
-    for s in sorted({tuple(s) for s in sentences}):
-        h.update("\x1f".join(s).encode("utf-8") + b"\0")
-    return h.hexdigest()
-
-
 class ContextCRF(CRFTagger):
     """CRFTagger whose items add the word-vector projection and cluster ids."""
 
@@ -163,7 +155,7 @@ class ContextCRF(CRFTagger):
             return self.featurizer
         basis = self.ctx.pool_sentences or sentences
         table = self._table()
-        key = (table.path, self.dims, tuple(self.clusters), _fingerprint(basis))
+        key = (table.path, self.dims, tuple(self.clusters), sentences_fingerprint(basis))
         if key not in _MAPS:
             _MAPS.clear()  # one pool at a time: a sweep's next job frees the last one's items
             vecs = np.concatenate(table(basis))

@@ -193,6 +193,14 @@ def load_entry(path: Path, rows: int) -> np.ndarray | None:
     return matrix
 
 
+def save_entry(path: Path, matrix: np.ndarray) -> None:
+    """A cache entry written to a temporary name and renamed: readers see none or a whole one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.save(buf, matrix)
+    write_atomic(path, buf.getvalue())
+
+
 def cache_file(
     ctx: ModelContext, model: str, max_length: int, max_windows: int, precision: str
 ) -> Path:
@@ -233,10 +241,7 @@ class EmbeddingTable:
                 log.info("embeddings: cache hit %s", path)
             else:
                 self.matrix = encode(list(corpus), *self.args)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                buf = io.BytesIO()
-                np.save(buf, self.matrix)
-                write_atomic(path, buf.getvalue())  # readers see no entry or a whole one
+                save_entry(path, self.matrix)
                 log.info("embeddings: cached %d x %d at %s", *self.matrix.shape, path)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:

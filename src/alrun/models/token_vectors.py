@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,9 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from alrun.models.base import ModelContext
-from alrun.models.embeddings import load_encoder, load_entry, resolve_precision
+from alrun.models.embeddings import load_encoder, load_entry, resolve_precision, save_entry
 from alrun.progress import progress_bar
-from alrun.tracking import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -152,10 +150,7 @@ class WordVectorTable:
             log.info("token vectors: cache hit %s", path)
             return
         self.matrix = np.concatenate(encode_words(corpus, *self.args)).astype(np.float16)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        np.save(buf, self.matrix)
-        write_atomic(path, buf.getvalue())  # readers see no entry or a whole one
+        save_entry(path, self.matrix)
         log.info("token vectors: cached %d x %d at %s", *self.matrix.shape, path)
 
     def __call__(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
