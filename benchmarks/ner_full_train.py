@@ -1,9 +1,10 @@
 """Reference point for NER learning curves: a candidate trained on ALL of CoNLL-2003 train.
 
-    ALRUN_DATA_DIR=../shared/data .venv/bin/python benchmarks/ner_full_train.py [crf_ner]
+    ALRUN_DATA_DIR=../shared/data .venv/bin/python benchmarks/ner_full_train.py [crf_ner] [N]
 
-Reads the data with alrun's reader, trains the candidate with its conf/model defaults, scores
-test.txt with alrun's conlleval-style metrics, and prints one JSON line (seconds included).
+Reads the data with alrun's reader, trains the candidate with its conf/model defaults (on the
+first N train sentences when N is given: one fit's cost at a round's size), scores test.txt
+with alrun's conlleval-style metrics, and prints one JSON line (seconds included).
 """
 
 from __future__ import annotations
@@ -32,13 +33,22 @@ def sentences(path: Path) -> tuple[list[list[str]], list[list[int]]]:
 
 def main() -> None:
     name = sys.argv[1] if len(sys.argv) > 1 else "crf_ner"
+    limit = int(sys.argv[2]) if len(sys.argv) > 2 else None  # first N train sentences
     data = Path(os.environ.get("ALRUN_DATA_DIR", "data")) / "conll2003"
     spec = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml"))
-    spec.pop("tasks", None)
+    for key in ("tasks", "search", "validation"):  # what the runner keeps to itself
+        spec.pop(key, None)
     train_x, train_y = sentences(data / "train.txt")
     test_x, test_y = sentences(data / "test.txt")
+    all_train = train_x  # the pool: what minilm_crf_ner's feature map is fitted on
+    train_x, train_y = train_x[:limit], train_y[:limit]
     ctx = ModelContext(
-        n_classes=len(NAMES), seed=0, cache_dir=Path(".cache/alrun"), label_names=NAMES
+        n_classes=len(NAMES),
+        seed=0,
+        cache_dir=Path(os.environ.get("ALRUN_CACHE_DIR", ".cache/alrun")),
+        label_names=NAMES,
+        pool_sentences=all_train,
+        test_sentences=test_x,
     )
     model = build_model(ctx, spec)
     t0 = time.perf_counter()
