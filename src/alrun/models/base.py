@@ -58,6 +58,11 @@ class ModelContext:
         """Identifies the set of corpus sentences (tokens as given)."""
         return sentences_fingerprint(self.corpus_sentences)
 
+    @cached_property
+    def pool_fingerprint(self) -> str:
+        """Identifies the set of pool sentences: what unsupervised feature maps are fitted on."""
+        return sentences_fingerprint(self.pool_sentences)
+
 
 def sentences_fingerprint(sentences: Sequence[Sequence[str]]) -> str:
     """Identifies a set of token sequences, whatever their order and repeats."""

@@ -155,7 +155,10 @@ class ContextCRF(CRFTagger):
             return self.featurizer
         basis = self.ctx.pool_sentences or sentences
         table = self._table()
-        key = (table.path, self.dims, tuple(self.clusters), sentences_fingerprint(basis))
+        basis_id = (
+            self.ctx.pool_fingerprint if self.ctx.pool_sentences else sentences_fingerprint(basis)
+        )
+        key = (table.path, self.dims, tuple(self.clusters), basis_id)
         if key not in _MAPS:
             _MAPS.clear()  # one pool at a time: a sweep's next job frees the last one's items
             vecs = np.concatenate(table(basis))

@@ -120,6 +120,30 @@ def _windows(ids: list[int], size: int, max_windows: int) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, max(len(ids), 1), size)][:max_windows]
 
 
+def autocast(precision: str):
+    """The encoder's context: bfloat16 autocast, or nothing (float32, int8)."""
+    import contextlib
+
+    import torch
+
+    if precision == "bfloat16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def padded_batch(tok, rows: Sequence[Sequence[int]]):
+    """(input_ids, attention_mask) for sub-word id rows: [CLS] row [SEP], right-padded."""
+    import torch
+
+    width = max(len(r) for r in rows) + 2
+    input_ids = torch.full((len(rows), width), tok.pad_token_id or 0, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        input_ids[i, : len(r) + 2] = torch.tensor([tok.cls_token_id, *r, tok.sep_token_id])
+        mask[i, : len(r) + 2] = 1
+    return input_ids, mask
+
+
 def encode(
     texts: Sequence[str],
     model: str,
@@ -134,17 +158,12 @@ def encode(
     article is read whole, not just its first 256 tokens); the text's vector is the mean over
     the tokens of all its windows. Windows are batched longest first, so a batch pads little.
     """
-    import contextlib
 
     import torch
 
     precision = resolve_precision(precision)
     tok, enc = load_encoder(model, precision)
-    amp = (
-        torch.autocast("cpu", dtype=torch.bfloat16)
-        if precision == "bfloat16"
-        else contextlib.nullcontext()
-    )
+    amp = autocast(precision)
     size = max_length - 2  # room for [CLS] and [SEP]
     ids = tok(list(texts), add_special_tokens=False, truncation=False)["input_ids"] if texts else []
     chunks = [(i, w) for i, t in enumerate(ids) for w in _windows(t, size, max_windows)]
@@ -152,7 +171,6 @@ def encode(
     dim = enc.config.hidden_size
     sums = np.zeros((len(texts), dim), dtype=np.float64)
     counts = np.zeros(len(texts), dtype=np.float64)
-    cls, sep, pad = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id or 0
     with (
         torch.inference_mode(),
         amp,
@@ -160,12 +178,7 @@ def encode(
     ):
         for start in range(0, len(chunks), batch_size):
             batch = [chunks[j] for j in order[start : start + batch_size]]
-            width = max(len(w) for _, w in batch) + 2
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, (_, w) in enumerate(batch):
-                input_ids[row, : len(w) + 2] = torch.tensor([cls, *w, sep])
-                mask[row, : len(w) + 2] = 1
+            input_ids, mask = padded_batch(tok, [w for _, w in batch])
             hidden = enc(input_ids=input_ids, attention_mask=mask).last_hidden_state
             m = mask.unsqueeze(-1).to(torch.float32)
             token_sums = (hidden.float() * m).sum(1).double().numpy()

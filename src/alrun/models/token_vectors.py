@@ -14,7 +14,6 @@ atomically, like the document embeddings.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -23,7 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from alrun.models.base import ModelContext
-from alrun.models.embeddings import load_encoder, load_entry, resolve_precision, save_entry
+from alrun.models.embeddings import (
+    autocast,
+    load_encoder,
+    load_entry,
+    padded_batch,
+    resolve_precision,
+    save_entry,
+)
 from alrun.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -83,26 +89,15 @@ def encode_words(
     ]
     counts = [np.zeros(len(s)) for s in sentences]
     order = np.argsort([-len(c[1]) for c in chunks], kind="stable")  # similar lengths together
-    amp = (
-        torch.autocast("cpu", dtype=torch.bfloat16)
-        if precision == "bfloat16"
-        else contextlib.nullcontext()
-    )
-    cls, sep, pad = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id or 0
     total = sum(len(c[1]) for c in chunks)
     with (
         torch.inference_mode(),
-        amp,
+        autocast(precision),
         progress_bar(f"token vectors of {len(sentences)} sentences", total) as bar,
     ):
         for start in range(0, len(chunks), batch_size):
             batch = [chunks[j] for j in order[start : start + batch_size]]
-            width = max(len(c[1]) for c in batch) + 2
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, (_, ids, _) in enumerate(batch):
-                input_ids[row, : len(ids) + 2] = torch.tensor([cls, *ids, sep])
-                mask[row, : len(ids) + 2] = 1
+            input_ids, mask = padded_batch(tok, [ids for _, ids, _ in batch])
             hidden = enc(input_ids=input_ids, attention_mask=mask).last_hidden_state
             hidden = hidden.float().numpy()
             for row, (s, ids, words) in enumerate(batch):
