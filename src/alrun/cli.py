@@ -34,6 +34,7 @@ from alrun.models import ModelContext
 from alrun.oracles import ORACLES, Oracle, OracleContext
 from alrun.rounds import Candidates, pool_features
 from alrun.run_folder import RunFolder, round_row, summarize
+from alrun.stopping import Watch, configured, draw_stop_set
 from alrun.strategies import cold_start
 from alrun.tracking import run_logger
 
@@ -56,7 +57,7 @@ def load_data(cfg: DictConfig) -> tuple[Splits, np.ndarray | None]:
     return splits, initial
 
 
-def _limit_threads(n: int | None) -> None:
+def limit_threads(n: int | None) -> None:
     """One job's share of the cores: parallel jobs with a thread per core each thrash."""
     if n is None:
         return
@@ -69,7 +70,7 @@ def _limit_threads(n: int | None) -> None:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     parts = settings.check(cfg)
-    _limit_threads(cfg.get("threads"))
+    limit_threads(cfg.get("threads"))
     splits, initial = load_data(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     ctx = OracleContext(splits.pool, parts.task, run_dir, to_dict(cfg))
@@ -90,7 +91,7 @@ def _run(
     run_dir: Path,
 ) -> dict[str, Any]:
     pool, test, task = splits.pool, splits.test, parts.task
-    ctx = _context(cfg, splits)
+    ctx = model_context(cfg, splits)
     folder = RunFolder.for_run(cfg, parts.task, pool, ctx)
     ckpt = folder.checkpoint(asked=bool(cfg.resume))
     if ckpt is not None and ckpt.complete:
@@ -101,10 +102,13 @@ def _run(
     held = None if sample is None else sample.drawn
     feats = pool_features(cfg, ctx, pool) if parts.features else None
     evalset = None if sample is None else sample.data
+    stops = _stopping_rules(cfg, task, pool, held, run_dir)
     candidates = Candidates(
-        parts, pool, test, ctx, cfg.selection, feats, folder.rows, evalset, cfg.eval
+        parts, pool, test, ctx, cfg.selection, feats, folder.rows, evalset, cfg.eval, stops
     )
     if ckpt is not None:
+        if stops is not None:
+            stops.resume(folder.rows)
         for row in folder.rows:  # the new W&B run holds the whole curve
             logger.log_round(row)
         oracle.resume_at(ckpt.resume.round + 1, len(ckpt.resume.labeled))
@@ -128,16 +132,46 @@ def _run(
         resume=None if ckpt is None else ckpt.resume,
         pool_sample=cfg.loop.pool_sample,
         held_out=held,
+        watch=None if stops is None else candidates.watch,
     ):
         row = round_row(res, pool, task)
         folder.log_round(row, res)
         logger.log_round(row)
         oracle.round_done(row, res.selection.model)
         _log_round(row, cfg.loop.unit, task)
+    _log_stop(stops, folder.rows[-1], cfg.loop)
     return _finish(folder, logger, oracle)
 
 
-def _context(cfg: DictConfig, splits: Splits) -> ModelContext:
+def _log_stop(stops: Watch | None, last: dict[str, Any], loop: DictConfig) -> None:
+    """Say so when the rule `loop.stop` names ended the run before its budget."""
+    if stops is None or stops.stop is None or not last["stopping"][stops.stop]["stop"]:
+        return
+    rule = stops.rules[stops.stop]
+    log.info(
+        "stopping rule %s held for %d rounds (threshold %g): stopped at %d of %d %ss",
+        rule.name,
+        rule.window,
+        rule.threshold,
+        last["labeled"],
+        loop.budget,
+        loop.unit,
+    )
+
+
+def _stopping_rules(
+    cfg: DictConfig, task: Any, pool: Any, held: np.ndarray | None, run_dir: Path
+) -> Watch | None:
+    """The stopping rules and their stop set (none with stopping.stop_set=0)."""
+    st = cfg.stopping
+    if not st.stop_set:
+        return None
+    rules, chosen = configured(cfg)
+    items = draw_stop_set(len(pool), st.stop_set, cfg.seed, held)
+    return Watch(task, pool.label_names, items, rules, chosen, state_dir=run_dir)
+
+
+def model_context(cfg: DictConfig, splits: Splits) -> ModelContext:
     """What every candidate may need: the corpus (pool and test) for its cached features."""
     pool, test = splits.pool, splits.test
     return ModelContext(
@@ -196,6 +230,15 @@ def _finish(folder: RunFolder, logger: Any, oracle: Oracle) -> dict[str, Any]:
     return summary
 
 
+def _watched(row: dict[str, Any]) -> str:
+    """The stopping rules' values in the round's log line ("; stabilizing 0.993 (would stop)")."""
+    return "".join(
+        f"; {k} {v['value']:.3f}" + (" (would stop)" if v["stop"] else "")
+        for k, v in (row.get("stopping") or {}).items()
+        if isinstance(v, dict) and v["value"] is not None
+    )
+
+
 def _log_round(row: dict[str, Any], unit: str, task: Any) -> None:
     val = row["validation"].get(row["chosen"])
     ev = row.get("eval")
@@ -211,7 +254,7 @@ def _log_round(row: dict[str, Any], unit: str, task: Any) -> None:
         + ")"
     )
     log.info(
-        "round %d: %d %ss (%s), kept %s (%s; val %s %s, %s) -> %s %s%s [%.1fs]",
+        "round %d: %d %ss (%s), kept %s (%s; val %s %s, %s) -> %s %s%s%s [%.1fs]",
         row["round"],
         row["labeled"],
         unit,
@@ -224,6 +267,7 @@ def _log_round(row: dict[str, Any], unit: str, task: Any) -> None:
         "test" if row["heldout"] == "test split" else "eval sample",
         ", ".join(f"{m} {row['test'][m]:.4f}" for m in task.headline),
         interval,
+        _watched(row),
         row["seconds"]["round"],
     )
 

@@ -26,6 +26,10 @@ class LoopConfig:
     # kmeans (the item nearest each k-means centre) or typiclust (the most typical item of
     # each of the largest clusters, Hacohen et al. 2022); a seed set (initial_from) wins
     initial_strategy: str = "random"
+    # End the run early when a stopping rule says so: null (the budget ends it), a rule name
+    # (stabilizing | uncertainty, with its `stopping.<rule>` settings), or
+    # {rule: NAME, threshold: X, window: K}
+    stop: Any = None
 
 
 @dataclass
@@ -61,6 +65,24 @@ class SelectionConfig:
 
 
 @dataclass
+class RuleConfig:
+    threshold: float = 0.99
+    window: int = 3
+
+
+@dataclass
+class StoppingConfig:
+    """The stopping rules every round records (`alrun.stopping`), whether or not `loop.stop`
+    lets one end the run: agreement of successive kept models on `stop_set` random pool items
+    (stabilizing; Bloodgood and Vijay-Shanker 2009: 0.99 over 3 rounds) and their mean least
+    confidence there (uncertainty; Zhu et al. 2008)."""
+
+    stop_set: int = 1000  # random pool items the rules watch; 0: no rules (and no loop.stop)
+    stabilizing: RuleConfig = field(default_factory=lambda: RuleConfig(0.99, 3))
+    uncertainty: RuleConfig = field(default_factory=lambda: RuleConfig(0.05, 3))
+
+
+@dataclass
 class EvalConfig:
     """A held-out evaluation sample drawn from the pool itself, for data without a gold test
     split: `size` items drawn uniformly at random (seeded, never actively chosen, so the
@@ -85,6 +107,7 @@ class AlrunConfig:
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    stopping: StoppingConfig = field(default_factory=StoppingConfig)
     dataset: Any = None
     task: Any = None
     models: dict[str, Any] = field(default_factory=dict)
@@ -136,7 +159,17 @@ def result_config(config: dict[str, Any]) -> dict[str, Any]:
 
 # Settings added after runs were saved, at the value that gives those runs' results: a saved
 # config without them had them so (a run folder from before the evaluation sample resumes).
-ADDED_KEYS: dict[str, Any] = {"eval.size": 0, "eval.level": 0.95, "eval.bootstrap": 1000}
+ADDED_KEYS: dict[str, Any] = {
+    "eval.size": 0,
+    "eval.level": 0.95,
+    "eval.bootstrap": 1000,
+    "loop.stop": None,
+    "stopping.stop_set": 1000,
+    "stopping.stabilizing.threshold": 0.99,
+    "stopping.stabilizing.window": 3,
+    "stopping.uncertainty.threshold": 0.05,
+    "stopping.uncertainty.window": 3,
+}
 # The same for a model file's keys: each saved candidate (`models.<key>.name`) had them so.
 ADDED_MODEL_KEYS: dict[str, Any] = {"validation": "cv"}
 

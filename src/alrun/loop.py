@@ -5,9 +5,10 @@ The caller consumes it and does the logging and saving. Indices refer to the who
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,9 @@ class RoundResult:
     queried: np.ndarray  # pool indices picked for the next round; empty after the last
     seconds: dict[str, float]
     skipped: np.ndarray  # pool indices the oracle skipped (rejected/ignored): never asked again
+    # each stopping rule's value and verdict this round (`alrun.stopping`); the run ends early
+    # when the rule `loop.stop` names says stop (then `queried` is empty)
+    stopping: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,6 +103,7 @@ def active_learning(
     resume: Resume | None = None,
     pool_sample: int | None = None,
     held_out: np.ndarray | None = None,
+    watch: Callable[[Selection, int], tuple[dict[str, Any], bool]] | None = None,
 ) -> Iterator[RoundResult]:
     """`initial`: the seed set's pool indices (annotations given up front, or a cold start's
     picks), else random. `query(predictions, k, rng)`: positions of the next batch among the
@@ -108,7 +113,8 @@ def active_learning(
     and do not count towards the budget. `resume` continues a run after its last finished
     round (`rng` must hold the state it had then). `pool_sample`: score at most this many
     random unlabelled items per round (huge pools); None scores them all. `held_out`: pool
-    indices never queried nor trained on (the evaluation sample).
+    indices never queried nor trained on (the evaluation sample). `watch(selection, round)`:
+    the stopping rules' record of the round and whether to stop there (no next batch).
     """
     held = np.empty(0, dtype=np.int64) if held_out is None else np.asarray(held_out, np.int64)
     if resume is None:
@@ -130,19 +136,24 @@ def active_learning(
         t["train"] = time.perf_counter()
         test = evaluate(chosen.model)
         t["test"] = time.perf_counter()
+        stopping, stop = ({}, False) if watch is None else watch(chosen, r)
+        t["stopping"] = time.perf_counter()
         unlabeled = np.setdiff1d(np.arange(n_pool), np.concatenate([labeled, skipped, held]))
-        k = min(round_size, budget - len(labeled), len(unlabeled))
+        k = 0 if stop else min(round_size, budget - len(labeled), len(unlabeled))
         queried = _next_batch(chosen, unlabeled, k, predict, query, rng, pool_sample)
         t["query"] = time.perf_counter()
-        seconds = {
-            "train": t["train"] - t["start"],
-            "test": t["test"] - t["train"],
-            "query": t["query"] - t["test"],
-            "round": t["query"] - t["start"],
-        }
-        yield RoundResult(r, labeled, labels, chosen, test, queried, seconds, skipped)
+        seconds = _durations(t)
+        yield RoundResult(r, labeled, labels, chosen, test, queried, seconds, skipped, stopping)
         if k <= 0:
             return
+
+
+def _durations(marks: dict[str, float]) -> dict[str, float]:
+    """Each phase's seconds from the clock marks taken at its end (`start` first), and the
+    whole round's."""
+    names = list(marks)
+    out = {b: marks[b] - marks[a] for a, b in itertools.pairwise(names)}
+    return {**out, "round": marks[names[-1]] - marks["start"]}
 
 
 def _next_batch(

@@ -87,6 +87,9 @@ class Group:
     final: tuple[float, float, int]
     seconds: float
     floor: float | None = None  # lowest score of any run's round at x >= Report.floor_from
+    # per stopping rule: x where it stops, the metric there, that minus the final metric
+    # (mean, std, runs it stopped); the rules the runs recorded (rounds.jsonl `stopping`)
+    stops: dict[str, tuple[tuple[float, float, int], ...]] = field(default_factory=dict)
 
     @property
     def seeds(self) -> list[str]:
@@ -496,6 +499,32 @@ def _group(
         final=mean_std([float(r.ys[-1]) for r in members]),
         seconds=mean_std([r.seconds for r in members])[0],
         floor=None if floor_from is None else _floor(members, floor_from),
+        stops={rule: _stop_stats(members, rule) for rule in _rules(members)},
+    )
+
+
+def _rules(runs: Sequence[Run]) -> list[str]:
+    """The stopping rules any run recorded, in the order recorded."""
+    names = (k for r in runs for _, row in r.rows for k, v in (row.get("stopping") or {}).items())
+    return [k for k in dict.fromkeys(names) if k != "stop_set"]
+
+
+def stop_point(run: Run, rule: str) -> int | None:
+    """The position of the first round after which `rule` said stop; None: it never did."""
+    for i, (_, row) in enumerate(run.rows):
+        if (((row.get("stopping") or {}).get(rule)) or {}).get("stop"):
+            return i
+    return None
+
+
+def _stop_stats(runs: Sequence[Run], rule: str) -> tuple[tuple[float, float, int], ...]:
+    """Where `rule` would have stopped each run: x, the metric there, and that metric minus
+    the run's final one (mean, std over the runs it stopped, how many)."""
+    at = [(r, i) for r in runs if (i := stop_point(r, rule)) is not None]
+    return (
+        mean_std([float(r.xs[i]) for r, i in at]),
+        mean_std([float(r.ys[i]) for r, i in at]),
+        mean_std([float(r.ys[i] - r.ys[-1]) for r, i in at]),
     )
 
 
@@ -568,6 +597,14 @@ def _about(rep: Report) -> list[str]:
             f"- Worst: the lowest `{m}` of any seed's round from {_fmt_x(rep.floor_from)} "
             f"labelled {unit} on"
         )
+    rules = list(dict.fromkeys(k for g in rep.groups for k in g.stops))
+    if rules:
+        lines.append(
+            f"- Stopping rules ({', '.join(f'`{k}`' for k in rules)}): `<rule> stops @` is the "
+            f"x of the first round after which the rule said stop (rounds.jsonl `stopping`), "
+            f"mean ± std over the seeds it stopped (k/n); `{m} there` the test `{m}` at that "
+            f"round and, in brackets, minus the run's final `{m}`"
+        )
     lines.append("- Seconds: wall time of a run (summary.json `seconds`), mean over seeds")
     lines += [f"- Note: {n}" for n in rep.notes]
     return lines
@@ -580,6 +617,9 @@ def _table(rep: Report) -> list[str]:
         head.append(f"{unit} to {rep.target:g}")
     if rep.floor_from is not None:
         head.append(f"worst from {_fmt_x(rep.floor_from)}")
+    rules = list(dict.fromkeys(k for g in rep.groups for k in g.stops))
+    for rule in rules:
+        head += [f"{rule} stops @", f"{m} there (- final)"]
     head += [f"final {m}", "seconds"]
     lines = ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in rep.groups:
@@ -592,9 +632,19 @@ def _table(rep: Report) -> list[str]:
             )
         if g.floor is not None:
             cells.append(DASH if math.isnan(g.floor) else f"{g.floor:.3f}")
+        for rule in rules:
+            cells += _stop_cells(g.stops.get(rule), n)
         cells += [_ms(*g.final, n), f"{g.seconds:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _stop_cells(stats: tuple[tuple[float, float, int], ...] | None, n: int) -> list[str]:
+    """A rule's two cells: where it stops (k/n stopped) and the metric there (minus final)."""
+    if stats is None or stats[0][2] == 0:
+        return [f"never (0/{n})", DASH]
+    (xm, xs, k), (ym, ys, _), (dm, ds, _) = stats
+    return [f"{xm:,.1f} ± {xs:,.1f} ({k}/{n})", f"{ym:.3f} ± {ys:.3f} ({dm:+.3f} ± {ds:.3f})"]
 
 
 def markdown(rep: Report) -> str:
@@ -615,6 +665,11 @@ def table_csv(rep: Report) -> str:
         head += [f"to_{rep.target:g}_{s}" for s in ("mean", "std", "reached")]
     if rep.floor_from is not None:
         head.append(f"worst_from_{_fmt_x(rep.floor_from)}")
+    rules = list(dict.fromkeys(k for g in rep.groups for k in g.stops))
+    for rule in rules:
+        head += [f"{rule}_stop_{s}" for s in ("mean", "std", "stopped")]
+        head += [f"{rule}_there_{s}" for s in ("mean", "std")]
+        head += [f"{rule}_minus_final_{s}" for s in ("mean", "std")]
     head += ["final_mean", "final_std", "seconds_mean"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -628,6 +683,10 @@ def table_csv(rep: Report) -> str:
             row += list(g.target)
         if g.floor is not None:
             row.append(g.floor)
+        for rule in rules:
+            nan3 = (math.nan, math.nan, 0)
+            at, there, delta = g.stops.get(rule) or (nan3, nan3, nan3)
+            row += [*at, *there[:2], *delta[:2]]
         row += [*g.final[:2], g.seconds]
         w.writerow([repr(v) if isinstance(v, float) else v for v in row])
     return buf.getvalue()

@@ -14,6 +14,7 @@ from alrun.models import ModelContext
 from alrun.progress import progress_bar
 from alrun.selection import Selection, select_best
 from alrun.settings import RunParts
+from alrun.stopping import Watch
 from alrun.strategies import Predictions
 
 
@@ -24,6 +25,11 @@ def pool_features(cfg: DictConfig, ctx: ModelContext, pool: Any) -> np.ndarray:
     f = cfg.features
     table = embedding_table(ctx, f.encoder, f.max_length, f.max_windows, f.batch_size, f.precision)
     return table(pool.texts)
+
+
+def round_seed(seed: int, r: int) -> int:
+    """Round r's training seed, derived from the run's (a refit of that round uses it too)."""
+    return int(np.random.default_rng([seed, r]).integers(2**31 - 1))
 
 
 @dataclass
@@ -39,6 +45,7 @@ class Candidates:
     rows: list[dict[str, Any]]  # the rows logged so far (last round's kept model)
     evalset: Any = None  # the labelled evaluation sample (eval.size), when there is one
     eval_cfg: DictConfig | None = None  # cfg.eval: the interval's level and resamples
+    stops: Watch | None = None  # the stopping rules and their stop set (stopping.stop_set)
 
     def __post_init__(self) -> None:
         task = self.parts.task
@@ -50,7 +57,7 @@ class Candidates:
         )
 
     def train(self, labeled: np.ndarray, labels: np.ndarray, r: int) -> Selection:
-        seed = int(np.random.default_rng([self.ctx.seed, r]).integers(2**31 - 1))
+        seed = round_seed(self.ctx.seed, r)
         task = self.parts.task
         return select_best(
             task,
@@ -88,6 +95,15 @@ class Candidates:
                 out = {**point, "heldout": f"evaluation sample ({len(data)} items)"}
             out["eval"] = report
         return out
+
+    def watch(self, sel: Selection, r: int) -> tuple[dict[str, Any], bool]:
+        """The kept model on the stop set: each stopping rule's value this round, and whether
+        the rule `loop.stop` names ends the run here."""
+        assert self.stops is not None, "watch() without stopping rules"
+        task = self.parts.task
+        inputs = task.inputs(self.pool, self.stops.items)
+        preds = task.predict(sel.model, inputs)
+        return self.stops.observe(r, preds, task.decode(preds, inputs))
 
     def _predict(self, model: Any, inputs: Any) -> Any:
         """The kept model's decoded predictions (labels, or tag ids per sentence)."""

@@ -47,6 +47,7 @@ def round_row(res: RoundResult, pool: Any, task: Any) -> dict[str, Any]:
         "test": test,
         "heldout": heldout,
         **({"eval": evaluation} if evaluation is not None else {}),
+        **({"stopping": res.stopping} if res.stopping else {}),
         "seconds": {**res.seconds, "candidates": sel.seconds},
         "queried": len(res.queried),
     }

@@ -60,6 +60,7 @@ COLD_STARTS = ["random", "kmeans", "typiclust"]
 def check(cfg: DictConfig) -> RunParts:
     """Every setting of the run, checked in the order a user fixes them; then the parts."""
     _check_loop(cfg.loop)
+    _check_stopping(cfg)
     for group in ("dataset", "task", "strategy", "oracle", "logger"):
         node = cfg.get(group)
         if not isinstance(node, DictConfig) or "name" not in node:
@@ -126,6 +127,20 @@ def _check_loop(loop: DictConfig) -> None:
             f"loop.budget={loop.budget} is below loop.initial_size={loop.initial_size}; "
             f"raise loop.budget to at least {loop.initial_size} or lower loop.initial_size "
             f"to at most {loop.budget}"
+        )
+
+
+def _check_stopping(cfg: DictConfig) -> None:
+    """loop.stop and the stopping rules' settings (`alrun.stopping.rules_from` checks them)."""
+    from alrun.stopping import configured
+
+    st = cfg.stopping
+    _, stop = configured(cfg)
+    if st.stop_set < 0 or (stop is not None and st.stop_set == 0):
+        raise AlrunError(
+            f"stopping.stop_set={st.stop_set}: how many random pool items the stopping rules "
+            "watch, e.g. stopping.stop_set=1000"
+            + (" (loop.stop needs them; or set loop.stop=null)" if stop is not None else "")
         )
 
 

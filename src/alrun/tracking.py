@@ -268,7 +268,8 @@ class WandbLogger:
         if self.run is None:
             return
         try:
-            self.run.log({k: v for k, v in flatten(row).items() if k != "queried"})
+            flat = flatten(row).items()  # a rule has no value in the first round: left out
+            self.run.log({k: v for k, v in flat if k != "queried" and v is not None})
         except Exception as e:
             self._fail("log", e)
 

@@ -286,3 +286,17 @@ def test_a_run_saved_before_the_eval_settings_existed_still_resumes():
     assert changed_keys({"seed": 0}, mine) == ""  # saved before: eval.* at their old meaning
     assert "eval.size: 0 -> 50" in changed_keys({"seed": 0}, {**mine, "eval.size": 50})
     assert "seed: 0 -> 1" in changed_keys({"seed": 0}, {**mine, "seed": 1})
+
+
+def test_the_loop_ends_when_the_watched_rule_says_stop():
+    calls = []
+
+    def watch(sel, r):
+        calls.append(r)
+        return {"r": r}, r == 2
+
+    results = run(n_pool=60, initial=6, round_size=5, budget=50, watch=watch)
+    assert [len(r.labeled) for r in results] == [6, 11, 16]
+    assert calls == [0, 1, 2]
+    assert len(results[-1].queried) == 0  # nothing left asked: the run ends
+    assert [r.stopping for r in results] == [{"r": 0}, {"r": 1}, {"r": 2}]

@@ -31,6 +31,7 @@ def make_run(
     unit: str = "document",
     config: dict | None = None,
     seconds: float = 10.0,
+    stops: dict[str, list[bool]] | None = None,
 ) -> Path:
     """A run folder shaped like `alrun` writes it (only the fields the report reads)."""
     d = root / name
@@ -50,6 +51,16 @@ def make_run(
             "chosen": "tfidf_logreg",
             "test": {metric: y, "macro_f1": y / 2},
             "seconds": {"round": 1.0},
+            **(
+                {
+                    "stopping": {
+                        "stop_set": 9,
+                        **{k: {"value": 0.5, "stop": v[i]} for k, v in stops.items()},
+                    }
+                }
+                if stops
+                else {}
+            ),
         }
         for i, (x, y) in enumerate(zip(xs, ys, strict=True))
     ]
@@ -206,6 +217,32 @@ def test_worst_round_from_a_point_on_by_hand(sweep, tmp_path, capsys):
     assert "| worst from 20 |" in md and "from 20 labelled documents on" in md
     md, rows, _ = report(sweep, "--floor-from", "45", "--out", tmp_path / "b", capsys=capsys)
     assert rows[0]["worst_from_45"] == "nan"
+
+
+def test_where_each_stopping_rule_would_have_stopped_by_hand(tmp_path, capsys):
+    s = tmp_path / "sweep"
+    write_multirun(s, ["seed=0,1"])
+    flags = {
+        # seed 0 (0.2 0.4 0.6 0.8): stabilizing says stop from round 2 (x 30, 0.6; final 0.8)
+        0: {"stabilizing": [False, False, True, True], "uncertainty": [False] * 4},
+        # seed 1 (0.4 0.6 0.8 1.0): stabilizing at round 3 (x 40, 1.0, the final), uncertainty
+        # at round 1 (x 20, 0.6)
+        1: {"stabilizing": [False, False, False, True], "uncertainty": [False, True, True, True]},
+    }
+    for seed, ys in ((0, [0.2, 0.4, 0.6, 0.8]), (1, [0.4, 0.6, 0.8, 1.0])):
+        make_run(s, str(seed), [f"seed={seed}"], ys, config={"seed": seed}, stops=flags[seed])
+    md, rows, _ = report(s, "--out", tmp_path / "out", capsys=capsys)
+    (row,) = rows
+    assert float(row["stabilizing_stop_mean"]) == pytest.approx(35)
+    assert float(row["stabilizing_stop_std"]) == pytest.approx(5)
+    assert row["stabilizing_stop_stopped"] == "2"
+    assert float(row["stabilizing_there_mean"]) == pytest.approx(0.8)
+    assert float(row["stabilizing_minus_final_mean"]) == pytest.approx(-0.1)
+    assert float(row["stabilizing_minus_final_std"]) == pytest.approx(0.1)
+    assert float(row["uncertainty_stop_mean"]) == 20 and row["uncertainty_stop_stopped"] == "1"
+    assert float(row["uncertainty_minus_final_mean"]) == pytest.approx(-0.4)
+    assert "| stabilizing stops @ | accuracy there (- final) |" in md
+    assert "| 35.0 ± 5.0 (2/2) | 0.800 ± 0.200 (-0.100 ± 0.100) | 20.0 ± 0.0 (1/2) |" in md
 
 
 def test_default_points_and_aulc_use_the_range_all_runs_share(tmp_path, capsys):

@@ -272,6 +272,9 @@ def score_of(row: dict[str, Any], metric: str) -> dict[str, Any]:
         "labeled": row["labeled"],
         "candidate": row["chosen"],
         "heldout": row.get("heldout", "test split"),
+        # the stabilizing rule's agreement with last round's model (alrun.stopping): near 1,
+        # more labels change few predictions
+        "agreement": ((row.get("stopping") or {}).get("stabilizing") or {}).get("value"),
     }
     ev = row.get("eval")
     if ev is not None:

@@ -120,6 +120,7 @@
     const held = heldOutText(score);
     if (held) parts.push(held);
     if (score.validation != null) parts.push(`validation ${fmt(score.validation)}`);
+    if (score.agreement != null) parts.push(`agrees ${fmt(score.agreement)} with last round`);
     let text = parts.join(" · ") || metric;
     const ctx = [];
     if (score.round != null) ctx.push(`round ${score.round}`);
