@@ -40,7 +40,8 @@ def _encode(labels: np.ndarray) -> list[Any]:
     return labels.tolist()
 
 
-def _decode(labels: list[Any], ner: bool) -> np.ndarray:
+def decode_labels(labels: list[Any], ner: bool) -> np.ndarray:
+    """Saved labels as the task takes them: class ids, or per item its tag-id arrays."""
     if not ner:
         return np.asarray(labels, dtype=np.int64)
     out = np.empty(len(labels), dtype=object)
@@ -111,7 +112,7 @@ def load(
     resume = Resume(
         round=state["round"],
         labeled=np.asarray(state["labeled"], dtype=np.int64),
-        labels=_decode(state["labels"], ner),
+        labels=decode_labels(state["labels"], ner),
         skipped=np.asarray(state["skipped"], dtype=np.int64),
         queried=np.asarray(state["queried"], dtype=np.int64),
     )

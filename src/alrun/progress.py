@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 _live: Progress | None = None
@@ -29,6 +30,7 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             transient=True,
+            console=Console(stderr=True),  # stdout stays the commands' output (tables, JSONL)
             # in logs and CI (no terminal) a bar is only noise
             disable=os.environ.get("ALRUN_PROGRESS", "1") == "0" or not sys.stderr.isatty(),
         )

@@ -467,6 +467,17 @@ def _plans(
     return plans, "; ".join([first, *(f"{', '.join(groups[h])}: {h}" for h in rest)])
 
 
+def vote_weights(parts: Sequence[Validated], labels: np.ndarray, how: str) -> np.ndarray:
+    """A soft vote's member weights: `equal`, or `oof`, fitted to the members' out-of-fold
+    probabilities on the items every member validated."""
+    if how != "oof":
+        return np.full(len(parts), 1 / len(parts))
+    aligned = _aligned(parts)
+    rows = np.logical_and.reduce([seen for _, seen in aligned])
+    probs = [[_probs(v)[at[m]][rows] for at, _ in aligned] for m, v in enumerate(parts)]
+    return fit_weights(probs, np.asarray(labels)[rows])
+
+
 def _votes(
     data: tuple[Any, ...],
     specs: dict[str, Any],
@@ -481,13 +492,7 @@ def _votes(
     for key in [k for k, s in specs.items() if s["name"] == ENSEMBLE]:
         members = list(specs[key].get("members") or base)
         parts = [done[m] for m in members]
-        if specs[key].get("weights", "equal") == "oof":  # fitted where every member validated
-            aligned = _aligned(parts)
-            rows = np.logical_and.reduce([seen for _, seen in aligned])
-            probs = [[_probs(v)[at[m]][rows] for at, _ in aligned] for m, v in enumerate(parts)]
-            w = fit_weights(probs, labels[rows])
-        else:
-            w = np.full(len(members), 1 / len(members))
+        w = vote_weights(parts, labels, specs[key].get("weights", "equal"))
         weights[key] = {m: float(x) for m, x in zip(members, w, strict=True)}
         done[key] = _vote(task, parts, w, labels, rule, ctx.label_names)
         seconds[key] = 0.0

@@ -117,5 +117,5 @@ def test_wheel_runs_a_real_experiment_outside_the_source_tree(
     report = _sh(bin_ / "alrun-report", tmp_path / "sweep", cwd=tmp_path, env=env)
     assert "accuracy" in report
     assert (tmp_path / "sweep" / "report.png").is_file()
-    for tool in ("alrun-convert", "alrun-predict"):
+    for tool in ("alrun-convert", "alrun-curve", "alrun-predict"):
         assert "usage:" in _sh(bin_ / tool, "--help", cwd=tmp_path, env=env)
