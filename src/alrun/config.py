@@ -129,7 +129,18 @@ def register_schema() -> None:
 
 # Keys that never change what a run asks or learns: a resumed run may differ in these.
 FREE_KEYS = (
-    *(f"oracle.{k}" for k in ("host", "port", "token", "user", "lease_seconds", "linger_seconds")),
+    *(
+        f"oracle.{k}"
+        for k in (
+            "host",
+            "port",
+            "token",
+            "user",
+            "lease_seconds",
+            "linger_seconds",
+            "allowed_hosts",
+        )
+    ),
     "logger.",
     "data_dir",
     "cache_dir",

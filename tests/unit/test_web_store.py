@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from alrun.errors import AlrunError
-from alrun.web.server import Annotator, Auth, HttpError, check_spans, serve
+from alrun.web.app import serve
+from alrun.web.server import Annotator, Auth, HttpError, check_spans
 from alrun.web.store import DB_FILE, EVAL_ROUND, Store, db_url
 
 TYPES = ["PER", "ORG", "LOC", "MISC"]

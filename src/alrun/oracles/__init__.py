@@ -8,6 +8,7 @@ package attribute `web` to that module.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from alrun.oracles.base import Labels, Oracle, OracleContext
@@ -34,6 +35,7 @@ def web(
     user: str | None = None,
     lease_seconds: float = 120.0,
     linger_seconds: float = 3.0,
+    allowed_hosts: Sequence[str] = (),
 ) -> Any:
     from alrun.oracles.web import WebOracle  # the server and SQLAlchemy only when asked for
 
@@ -46,4 +48,5 @@ def web(
         user=user,
         lease_seconds=lease_seconds,
         linger_seconds=linger_seconds,
+        allowed_hosts=[str(h) for h in allowed_hosts],
     )

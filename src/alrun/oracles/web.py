@@ -22,7 +22,8 @@ from alrun.data.prodigy import tokens_from_words
 from alrun.data.tags import spans_from_tags, spans_to_tags
 from alrun.errors import AlrunError
 from alrun.oracles.base import Labels, Oracle, OracleContext
-from alrun.web.server import Annotator, Auth, is_loopback, serve
+from alrun.web.app import serve
+from alrun.web.server import Annotator, Auth, is_loopback
 from alrun.web.store import EVAL_ROUND, Store, db_url
 
 log = logging.getLogger("alrun")
@@ -57,6 +58,7 @@ class WebOracle(Oracle):
         user: str | None,
         lease_seconds: float,
         linger_seconds: float,
+        allowed_hosts: list[str] | None = None,
     ) -> None:
         """Open the database (refusing other settings), start the server, print its URL."""
         token = token or os.environ.get("ALRUN_WEB_TOKEN") or None
@@ -77,7 +79,8 @@ class WebOracle(Oracle):
         self.annotator = Annotator(self.store, self.kind, self.labels, info, lease_seconds)
         if (cfg.get("eval") or {}).get("size"):
             self.annotator.phase = "eval"  # the page says what comes first
-        self.httpd = serve(self.annotator, host, port, Auth(token, user))
+        auth = Auth(token, user)
+        self.httpd = serve(self.annotator, host, port, auth, allowed_hosts or [])
         self.url = f"http://{host}:{self.httpd.server_address[1]}/"
         self._closed = False
         # loop.initial_from: the first query is the seed set, labelled in the file already

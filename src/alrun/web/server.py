@@ -1,7 +1,7 @@
-"""The annotator's HTTP side: a stdlib threaded server over one `Annotator` state.
+"""The annotator's state and checks: one `Annotator` shared by the loop and the web app.
 
-The loop's thread blocks in `Annotator.serve_batch` while request threads hand out tasks and
-store answers. Every answer is checked here, on the server: the page is not trusted.
+The loop's thread blocks in `Annotator.serve_batch` while requests (`alrun.web.app`) hand out
+tasks and store answers. Every answer is checked here, on the server: the page is not trusted.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import base64
 import hmac
 import ipaddress
 import itertools
-import json
 import logging
 import re
 import socket
@@ -18,19 +17,15 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from alrun.errors import AlrunError
 from alrun.web.store import ANSWERS, EVAL_ROUND, Store
 
 log = logging.getLogger("alrun.web")
 STATIC = Path(__file__).parent / "static"
 SESSION_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 TASK_ID_RE = re.compile(r"(-?\d+):(\d+)")  # round:index; the evaluation sample's round is -1
-MAX_BODY = 1 << 20
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -404,127 +399,3 @@ class Auth:
         """Constant-time comparison with the token."""
         assert self.token is not None
         return hmac.compare_digest(given.encode(), self.token.encode())
-
-
-def make_handler(annotator: Annotator, auth: Auth) -> type[BaseHTTPRequestHandler]:
-    """The request handler class bound to this annotator and its auth."""
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "alrun-annotator"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Requests go to the debug log, not stderr (the run's output stays readable)."""
-            log.debug("%s " + format, self.address_string(), *args)
-
-        def _send(self, status: int, body: bytes, ctype: str, cookie: str | None = None) -> None:
-            """Send a response with the security headers every page and answer carries."""
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Content-Security-Policy", CSP)
-            self.send_header("Referrer-Policy", "no-referrer")
-            if cookie:
-                self.send_header(
-                    "Set-Cookie", f"alrun_token={cookie}; HttpOnly; SameSite=Strict; Path=/"
-                )
-            if status == 401:
-                self.send_header("WWW-Authenticate", 'Basic realm="alrun annotator"')
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _json(self, status: int, obj: Any, cookie: str | None = None) -> None:
-            """Send `obj` as JSON."""
-            self._send(status, json.dumps(obj).encode(), "application/json", cookie)
-
-        def _route(self, method: str) -> None:
-            """Check auth and session, dispatch, and turn errors into JSON answers."""
-            url = urlsplit(self.path)
-            query = parse_qs(url.query)
-            ok, set_cookie = auth.check(self.headers, query)
-            if not ok:
-                self._json(401, {"error": "a valid token is needed (oracle.token)"})
-                return
-            cookie = auth.token if set_cookie else None
-            session = query.get("session", ["default"])[0]
-            try:
-                if not SESSION_RE.match(session):
-                    raise HttpError(400, "session names are 1-64 letters, digits or _.@-")
-                if method == "GET":
-                    self._get(url.path, session, cookie)
-                else:
-                    self._post(url.path, session)
-            except HttpError as e:
-                self._json(e.status, {"error": str(e)})
-            except Exception as e:  # a bug must not kill the server; the person keeps going
-                log.exception("annotator request %s %s failed", method, self.path)
-                self._json(500, {"error": f"server error: {e.__class__.__name__}"})
-
-        def _get(self, path: str, session: str, cookie: str | None) -> None:
-            """The page, its static files, status and the next task."""
-            if path in ("/", "/index.html"):
-                self._static("index.html", cookie)
-            elif path.startswith("/static/"):
-                self._static(path.removeprefix("/static/"), cookie)
-            elif path == "/api/status":
-                self._json(200, annotator.status(session))
-            elif path == "/api/next":
-                self._json(200, annotator.next(session))
-            else:
-                raise HttpError(404, f"no page {path}")
-
-        def _static(self, name: str, cookie: str | None) -> None:
-            """A file of static/ by its bare name (no path: nothing else is reachable)."""
-            types = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
-            path = STATIC / name
-            if "/" in name or path.suffix not in types or not path.is_file():
-                raise HttpError(404, f"no file {name}")
-            self._send(200, path.read_bytes(), types[path.suffix] + "; charset=utf-8", cookie)
-
-        def _post(self, path: str, session: str) -> None:
-            """The actions: JSON bodies only, of bounded size."""
-            actions = {
-                "/api/answer": annotator.answer,
-                "/api/undo": lambda s, _b: annotator.undo(s),
-                "/api/heartbeat": lambda s, _b: annotator.heartbeat(s),
-                "/api/release": lambda s, _b: annotator.release(s),
-            }
-            if path not in actions:
-                raise HttpError(404, f"no action {path}")
-            # JSON only: a cross-site form cannot send it without a CORS preflight we refuse
-            if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
-                raise HttpError(415, "send the body as Content-Type: application/json")
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                raise HttpError(413, f"body over {MAX_BODY} bytes")
-            raw = self.rfile.read(length)
-            try:
-                body = json.loads(raw or b"{}")
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise HttpError(400, f"body is not JSON: {e}") from e
-            self._json(200, actions[path](session, body))
-
-        def do_GET(self) -> None:
-            """http.server's entry point for GET."""
-            self._route("GET")
-
-        def do_POST(self) -> None:
-            """http.server's entry point for POST."""
-            self._route("POST")
-
-    return Handler
-
-
-def serve(annotator: Annotator, host: str, port: int, auth: Auth) -> ThreadingHTTPServer:
-    """Start serving in a daemon thread; the caller shuts it down."""
-    try:
-        httpd = ThreadingHTTPServer((host, port), make_handler(annotator, auth))
-    except OSError as e:
-        raise AlrunError(
-            f"the annotator cannot listen on {host}:{port} ({e.strerror}); "
-            "set oracle.port to a free port (oracle.port=0 picks one)"
-        ) from e
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, name="alrun-annotator", daemon=True).start()
-    return httpd
