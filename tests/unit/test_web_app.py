@@ -58,6 +58,8 @@ def raw(port: int, data: bytes, wait: float = 5.0) -> bytes:
                 got += chunk
         except TimeoutError:
             pass
+        except ConnectionResetError:  # closed with our bytes unread: the reply may be lost
+            pass
     return got
 
 
@@ -104,15 +106,17 @@ def test_bad_lengths_big_and_slow_bodies_get_4xx_and_the_server_goes_on(
     )
     caplog.set_level(logging.DEBUG)
     t0 = time.monotonic()
-    assert status_of(raw(port, (head + "Content-Length: -1\r\n\r\n{}").encode())) == 400
+    assert status_of(raw(port, (head + "Content-Length: -1\r\n\r\n").encode())) == 400
     assert time.monotonic() - t0 < 4, "a negative Content-Length must not hang"
     big = web_app.MAX_BODY + 1
     assert status_of(raw(port, (head + f"Content-Length: {big}\r\n\r\n").encode())) == 413
     chunked = head + "Transfer-Encoding: chunked\r\n\r\n"  # no length given: counted as read
     chunk = b"x" * 65536
     body = (f"{len(chunk):x}\r\n").encode() + chunk + b"\r\n"
-    reply = raw(port, chunked.encode() + body * (web_app.MAX_BODY // len(chunk) + 2) + b"0\r\n\r\n")
-    assert status_of(reply) == 413
+    reply = raw(port, chunked.encode() + body * (web_app.MAX_BODY // len(chunk) + 1))
+    # 413, or the connection closed before it could be read (a reset: the rest of our body
+    # was still unread); never an accepted answer
+    assert status_of(reply) in (413, 0), reply[:100]
     monkeypatch.setattr(web_app, "BODY_SECONDS", 1.0)
     t0 = time.monotonic()
     reply = raw(port, (head + 'Content-Length: 100\r\n\r\n{"id": ').encode(), wait=10)
