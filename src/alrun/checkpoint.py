@@ -34,10 +34,12 @@ class Checkpoint:
     complete: bool
 
 
-def _encode(labels: np.ndarray) -> list[Any]:
-    if labels.dtype == object:  # NER: per item, one tag-id array per sentence
-        return [[np.asarray(s).tolist() for s in item] for item in labels]
-    return labels.tolist()
+def encode_labels(labels: Any) -> list[Any]:
+    """Labels as JSON: class ids, or per item one tag-id list per sentence (NER's object
+    arrays, or lists of tag arrays as a task decodes them)."""
+    if isinstance(labels, np.ndarray) and labels.dtype != object:
+        return labels.tolist()
+    return [[np.asarray(s).tolist() for s in item] for item in labels]
 
 
 def decode_labels(labels: list[Any], ner: bool) -> np.ndarray:
@@ -65,7 +67,7 @@ def save(
         "round": res.round,
         "complete": complete,
         "labeled": res.labeled.tolist(),
-        "labels": _encode(res.labels),
+        "labels": encode_labels(res.labels),
         "skipped": res.skipped.tolist(),
         "queried": res.queried.tolist(),
         "rng": rng.bit_generator.state,

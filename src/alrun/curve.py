@@ -44,6 +44,7 @@ import numpy as np
 
 from alrun.checkpoint import decode_labels
 from alrun.errors import AlrunError
+from alrun.report import mean_std
 
 log = logging.getLogger("alrun.curve")
 
@@ -82,15 +83,10 @@ def _read_json(path: Path, what: str) -> Any:
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     """A JSON-lines file the run wrote; a damaged one is an error naming the line."""
-    out = []
-    for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise AlrunError(f"{path} line {k}: not JSON ({e})") from e
-    return out
+    from alrun.data import json_records
+
+    with path.open("rb") as f:
+        return [rec for _, rec in json_records(f, str(path))]
 
 
 def read_run(run_dir: Path) -> RunFiles:
@@ -492,14 +488,6 @@ def _checked(cfg: Any) -> Any:
     return check(cfg)
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and population std (ddof=0), as alrun-report gives them."""
-    from alrun.report import mean_std as report_mean_std
-
-    m, s, _ = report_mean_std(values)
-    return m, s
-
-
 @dataclass
 class Round:
     """A run as it stood at one round, ready to refit its kept candidate on its labels."""
@@ -620,7 +608,7 @@ def _rows(
     out = []
     for f in fractions:
         at = [p for p in points if p["fraction"] == f]
-        stats = {m: mean_std([p["metrics"][m] for p in at]) for m in metrics}
+        stats = {m: mean_std([p["metrics"][m] for p in at])[:2] for m in metrics}
         out.append(
             {
                 "fraction": f,

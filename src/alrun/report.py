@@ -114,6 +114,11 @@ class Report:
     notes: list[str]
     floor_from: float | None = None
 
+    @property
+    def rules(self) -> list[str]:
+        """The stopping rules any group recorded (their columns), in the order recorded."""
+        return list(dict.fromkeys(k for g in self.groups for k in g.stops))
+
 
 # --------------------------------------------------------------------------- small helpers
 
@@ -597,7 +602,7 @@ def _about(rep: Report) -> list[str]:
             f"- Worst: the lowest `{m}` of any seed's round from {_fmt_x(rep.floor_from)} "
             f"labelled {unit} on"
         )
-    rules = list(dict.fromkeys(k for g in rep.groups for k in g.stops))
+    rules = rep.rules
     if rules:
         lines.append(
             f"- Stopping rules ({', '.join(f'`{k}`' for k in rules)}): `<rule> stops @` is the "
@@ -617,7 +622,7 @@ def _table(rep: Report) -> list[str]:
         head.append(f"{unit} to {rep.target:g}")
     if rep.floor_from is not None:
         head.append(f"worst from {_fmt_x(rep.floor_from)}")
-    rules = list(dict.fromkeys(k for g in rep.groups for k in g.stops))
+    rules = rep.rules
     for rule in rules:
         head += [f"{rule} stops @", f"{m} there (- final)"]
     head += [f"final {m}", "seconds"]
@@ -665,7 +670,7 @@ def table_csv(rep: Report) -> str:
         head += [f"to_{rep.target:g}_{s}" for s in ("mean", "std", "reached")]
     if rep.floor_from is not None:
         head.append(f"worst_from_{_fmt_x(rep.floor_from)}")
-    rules = list(dict.fromkeys(k for g in rep.groups for k in g.stops))
+    rules = rep.rules
     for rule in rules:
         head += [f"{rule}_stop_{s}" for s in ("mean", "std", "stopped")]
         head += [f"{rule}_there_{s}" for s in ("mean", "std")]

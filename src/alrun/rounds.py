@@ -55,6 +55,7 @@ class Candidates:
         self.eval_inputs = (
             None if self.evalset is None else task.inputs(self.evalset, range(len(self.evalset)))
         )
+        self.stop_inputs = None if self.stops is None else task.inputs(self.pool, self.stops.items)
 
     def train(self, labeled: np.ndarray, labels: np.ndarray, r: int) -> Selection:
         seed = round_seed(self.ctx.seed, r)
@@ -100,8 +101,7 @@ class Candidates:
         """The kept model on the stop set: each stopping rule's value this round, and whether
         the rule `loop.stop` names ends the run here."""
         assert self.stops is not None, "watch() without stopping rules"
-        task = self.parts.task
-        inputs = task.inputs(self.pool, self.stops.items)
+        task, inputs = self.parts.task, self.stop_inputs
         preds = task.predict(sel.model, inputs)
         return self.stops.observe(r, preds, task.decode(preds, inputs))
 

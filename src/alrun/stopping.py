@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from alrun.checkpoint import decode_labels, encode_labels
 from alrun.data.tags import entities
 from alrun.errors import AlrunError
 from alrun.strategies import Predictions
@@ -222,7 +223,7 @@ class Watch:
             if state.get("items") == self.items.tolist():
                 saved = {int(k): v for k, v in state.get("predictions", {}).items()}
                 if last in saved:
-                    self.previous = {last: self._decode(saved[last])}
+                    self.previous = {last: decode_labels(saved[last], self.task.name == "ner")}
 
     def observe(self, r: int, preds: Predictions, decoded: Any) -> tuple[dict[str, Any], bool]:
         """Round r's record per rule ({value, stop}) and whether the run stops here."""
@@ -246,16 +247,6 @@ class Watch:
             return
         state = {
             "items": self.items.tolist(),
-            "predictions": {str(k): self._encode(v) for k, v in self.previous.items()},
+            "predictions": {str(k): encode_labels(v) for k, v in self.previous.items()},
         }
         write_atomic(self.state_dir / STATE_FILE, json.dumps(state) + "\n")
-
-    def _encode(self, pred: Any) -> Any:
-        if self.task.name == "ner":
-            return [[np.asarray(s).tolist() for s in item] for item in pred]
-        return np.asarray(pred).tolist()
-
-    def _decode(self, saved: Any) -> Any:
-        if self.task.name == "ner":
-            return [[np.asarray(s, dtype=np.int64) for s in item] for item in saved]
-        return np.asarray(saved, dtype=np.int64)
