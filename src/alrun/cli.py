@@ -134,7 +134,7 @@ def _run(
         held_out=held,
         watch=None if stops is None else candidates.watch,
     ):
-        row = round_row(res, pool, task)
+        row = round_row(res, pool, task) | oracle.round_fields(res.round)
         folder.log_round(row, res)
         logger.log_round(row)
         oracle.round_done(row, res.selection.model)
@@ -220,7 +220,7 @@ def _eval_sample(
 
 def _finish(folder: RunFolder, logger: Any, oracle: Oracle) -> dict[str, Any]:
     """The summary to every recorder, then the oracle (the web page shows the end)."""
-    summary = summarize(folder.rows, folder.task)
+    summary = summarize(folder.rows, folder.task) | oracle.summary_fields()
     folder.finish(summary, folder.rows)
     logger.finish(summary, folder.rows)
     oracle.close(summary)
@@ -267,8 +267,21 @@ def _log_round(row: dict[str, Any], unit: str, task: Any) -> None:
         "test" if row["heldout"] == "test split" else "eval sample",
         ", ".join(f"{m} {row['test'][m]:.4f}" for m in task.headline),
         interval,
-        _watched(row),
+        _watched(row) + _agreed(row),
         row["seconds"]["round"],
+    )
+
+
+def _agreed(row: dict[str, Any]) -> str:
+    """ ", annotators: alpha 0.81 on 10 shared items (2 reviewed)" with oracle.overlap >= 2."""
+    ag = row.get("agreement")
+    if not ag:
+        return ""
+    name = "alpha" if "alpha" in ag else "f1"
+    value = "-" if ag[name] is None else f"{ag[name]:.3f}"
+    return (
+        f", annotators: {'entity F1' if name == 'f1' else name} {value} on {ag['items']} shared"
+        f" items ({ag['disagreed']} disagreed, {ag['reviewed']} reviewed)"
     )
 
 

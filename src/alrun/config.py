@@ -139,6 +139,7 @@ FREE_KEYS = (
             "lease_seconds",
             "linger_seconds",
             "allowed_hosts",
+            "reviewers",
         )
     ),
     "logger.",
@@ -175,6 +176,7 @@ ADDED_KEYS: dict[str, Any] = {
     "eval.level": 0.95,
     "eval.bootstrap": 1000,
     "loop.stop": None,
+    "oracle.overlap": 1,
     "stopping.stop_set": 1000,
     "stopping.stabilizing.threshold": 0.99,
     "stopping.stabilizing.window": 3,

@@ -354,7 +354,7 @@ def _textcat_tasks(
     return [prodigy.textcat_task(text, label, names, meta) for _, text, label, meta in rows]
 
 
-def _db_tasks(source: str) -> list[Task]:
+def _db_tasks(source: str, final: bool = False) -> list[Task]:
     """The web annotator's database -> one Prodigy task per answer (NER: per sentence).
 
     Undone answers are left out; rejected and ignored ones keep their answer, as Prodigy does.
@@ -362,7 +362,14 @@ def _db_tasks(source: str) -> list[Task]:
     and token offsets; `meta.doc` and `meta.offset` (where the sentence starts in its document)
     place them back: doc_text[offset + start : offset + end] == text[start:end]. Answers to
     the evaluation sample (held out, never trained on) are marked `meta.eval: true`.
+
+    With oracle.overlap >= 2, after every annotator's answer comes each item's adjudicated one
+    (the label the loop trained on), marked `meta.adjudicated`: "review" (a reviewer's
+    decision; `_annotator_id` is the reviewer) or "agreed" (`_annotator_id` "agreed:" and the
+    sessions), with `versions`, the annotators' answers and their sessions (as Prodigy's
+    review recipe writes). `final`: only the answer each item ended with.
     """
+    from alrun.agreement import agree, versions
     from alrun.web.store import DB_FILE, EVAL_ROUND, Store, db_url
 
     path = Path(source)
@@ -374,41 +381,84 @@ def _db_tasks(source: str) -> list[Task]:
         if labels is None:
             raise AlrunError(f"{source}: not an alrun annotation database (no label set saved)")
         shown = {(rnd, t["index"]): t for rnd in store.rounds() for t in store.batch(rnd)}
-        tasks = []
+        items: dict[tuple[int, int], list[dict[str, Any]]] = {}
         for a in store.active():
-            t = shown[(a["round"], a["index"])]
-            who = {"_annotator_id": a["session"], "_session_id": a["session"]}
-            meta = {"id": a["item_id"], "round": a["round"], "index": a["index"]}
-            if a["round"] == EVAL_ROUND:
-                meta["eval"] = True
-            if t["kind"] == "multiclass":
-                task = prodigy.textcat_task(t["text"], a["label"] or "", labels, meta)
-                task["accept"] = [a["label"]] if a["label"] else []
-                tasks.append({**task, "answer": a["answer"], **who})
+            items.setdefault((a["round"], a["index"]), []).append(a)
+        decided = {(d["round"], d["index"]): d for d in store.active(decision=True)}
+        tasks, pending = [], 0
+        if not final:
+            for a in store.active():
+                tasks += _answer_tasks(shown[(a["round"], a["index"])], a, labels, EVAL_ROUND)
+        for key, got in items.items():
+            kind = shown[key]["kind"]
+            if key in decided:
+                end, how = decided[key], "review"
+                who = end["session"]
+            elif len(got) == 1:
+                if final:
+                    tasks += _answer_tasks(shown[key], got[0], labels, EVAL_ROUND)
                 continue
-            doc = t.get("doc_id", a["item_id"])
-            for k, sent in enumerate(t["sentences"]):
-                spans = [  # start/end: the tokens' offsets, computed by the server
-                    {key: v for key, v in sp.items() if key != "sentence"}
-                    for sp in a["spans"] or []
-                    if sp["sentence"] == k
-                ]
-                extra = {"doc": doc, "offset": sent["offset"]} if "offset" in sent else {}
-                if len(t["sentences"]) > 1:
-                    extra |= {"doc": doc, "sentence": k}
-                tasks.append(
-                    {
-                        "text": sent["text"],
-                        "tokens": sent["tokens"],
-                        "spans": spans,
-                        "answer": a["answer"],
-                        "meta": {**meta, **extra},
-                        **who,
-                    }
-                )
+            elif agree(got, kind):
+                end, how = got[0], "agreed"
+                who = "agreed:" + "+".join(a["session"] for a in got)
+            else:
+                pending += 1  # still waiting for a reviewer
+                continue
+            shown_versions = versions(got, kind)
+            extra = {"adjudicated": how}
+            tasks += [
+                {**t, "_annotator_id": who, "_session_id": who, "versions": shown_versions}
+                for t in _answer_tasks(shown[key], end, labels, EVAL_ROUND, extra)
+            ]
+        if pending:
+            print(
+                f"{source}: {pending} items wait for a reviewer (their annotators disagree): "
+                "no adjudicated answer for them yet",
+                file=sys.stderr,
+            )
         return tasks
     finally:
         store.close()
+
+
+def _answer_tasks(
+    t: dict[str, Any],
+    a: dict[str, Any],
+    labels: list[str],
+    eval_round: int,
+    extra_meta: dict[str, Any] | None = None,
+) -> list[Task]:
+    """One stored answer `a` to the shown task `t` -> its Prodigy task(s)."""
+    who = {"_annotator_id": a["session"], "_session_id": a["session"]}
+    meta = {"id": a["item_id"], "round": a["round"], "index": a["index"], **(extra_meta or {})}
+    if a["round"] == eval_round:
+        meta["eval"] = True
+    if t["kind"] == "multiclass":
+        task = prodigy.textcat_task(t["text"], a["label"] or "", labels, meta)
+        task["accept"] = [a["label"]] if a["label"] else []
+        return [{**task, "answer": a["answer"], **who}]
+    out = []
+    doc = t.get("doc_id", a["item_id"])
+    for k, sent in enumerate(t["sentences"]):
+        spans = [  # start/end: the tokens' offsets, computed by the server
+            {key: v for key, v in sp.items() if key != "sentence"}
+            for sp in a["spans"] or []
+            if sp["sentence"] == k
+        ]
+        extra = {"doc": doc, "offset": sent["offset"]} if "offset" in sent else {}
+        if len(t["sentences"]) > 1:
+            extra |= {"doc": doc, "sentence": k}
+        out.append(
+            {
+                "text": sent["text"],
+                "tokens": sent["tokens"],
+                "spans": spans,
+                "answer": a["answer"],
+                "meta": {**meta, **extra},
+                **who,
+            }
+        )
+    return out
 
 
 def _source_format(source: str) -> str:
@@ -440,8 +490,10 @@ def _to_prodigy(args: argparse.Namespace) -> int:
         "conll": lambda: _conll_tasks(src),
         "iob": lambda: _iob_tasks(src),
         "textcat": lambda: _textcat_tasks(src, args.text_field, args.label_field, labels),
-        "db": lambda: _db_tasks(args.input),
+        "db": lambda: _db_tasks(args.input, args.final),
     }
+    if args.final and fmt != "db":
+        raise AlrunError(f"--final reads the web annotator's database (--from db), not {fmt}")
     if fmt != "db" and not src.exists():
         raise AlrunError(f"input not found: {src}")
     tasks = makers[fmt]()
@@ -531,6 +583,12 @@ def _to_prodigy_command(sub: Any) -> None:
     s.add_argument("--text-field", default="text")
     s.add_argument("--label-field", default=None, help="default: target, else label")
     s.add_argument("--labels", help="comma-separated label set for the options")
+    s.add_argument(
+        "--final",
+        action="store_true",
+        help="db with oracle.overlap >= 2: only each item's final answer (the reviewer's "
+        "decision or the annotators' agreed one), not every annotator's",
+    )
 
 
 def parser() -> argparse.ArgumentParser:

@@ -245,9 +245,10 @@ def _build(cfg: DictConfig) -> RunParts:
     spaces = _check_models(cfg)
     ORACLES.check_params(cfg.oracle.name, params(cfg.oracle), "oracle", positional=1)
     if cfg.oracle.name == "web":
-        from alrun.oracles.web import check_access
+        from alrun.oracles.web import check_access, check_team
 
         check_access(cfg.oracle.host, cfg.oracle.get("token"))
+        check_team(cfg.oracle.get("overlap", 1), cfg.oracle.get("reviewers"))
     LOGGERS.check_params(cfg.logger.name, params(cfg.logger, ("name", "group")), "logger")
     task = TASKS.get(cfg.task.name)(**params(cfg.task))
     strategy = partial(STRATEGIES.get(cfg.strategy.name), **params(cfg.strategy, ("name", "tasks")))

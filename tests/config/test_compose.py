@@ -199,6 +199,22 @@ def test_web_oracle_has_a_fixed_run_folder_and_guards_remote_hosts(monkeypatch):
         check_settings(make("oracle=web", "+oracle.prot=1"))
 
 
+def test_overlap_and_reviewers_are_checked_at_start_up(monkeypatch):
+    monkeypatch.delenv("ALRUN_WEB_TOKEN", raising=False)
+    web = ("oracle=web",)
+    for bad, message in (
+        ("oracle.overlap=0", r"oracle.overlap=0: give how many annotator sessions"),
+        ("oracle.overlap=two", r"oracle.overlap='two'"),
+        ("oracle.overlap=2", r"oracle.overlap=2 sends .* oracle.reviewers=\[lead\]"),
+        ("oracle.reviewers=[lead]", r"oracle.reviewers=\['lead'\] with oracle.overlap=1"),
+    ):
+        with pytest.raises(AlrunError, match=message):
+            check_settings(make(*web, bad))
+    with pytest.raises(AlrunError, match=r"oracle.reviewers: \['a b'\] are not session names"):
+        check_settings(make(*web, "oracle.overlap=2", "oracle.reviewers=['a b']"))
+    check_settings(make(*web, "oracle.overlap=3", "oracle.reviewers=[lead,sam]"))
+
+
 def test_a_bad_pool_sample_fails_at_start_up():
     with pytest.raises(AlrunError, match=r"loop.pool_sample=0: give how many"):
         check_settings(make("loop.pool_sample=0"))

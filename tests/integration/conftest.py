@@ -23,6 +23,27 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ALRUN = [sys.executable, "-c", "from alrun.cli import main; main()"]
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by Playwright (it cannot download one here)."""
+    if not CHROMIUM.exists():
+        msg = "Debian's chromium is not installed (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
 
 class Served:
     """`alrun oracle=web ...` running in the background, reached over HTTP like a browser."""

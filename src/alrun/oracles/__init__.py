@@ -36,6 +36,8 @@ def web(
     lease_seconds: float = 120.0,
     linger_seconds: float = 3.0,
     allowed_hosts: Sequence[str] = (),
+    overlap: int = 1,
+    reviewers: Sequence[str] = (),
 ) -> Any:
     from alrun.oracles.web import WebOracle  # the server and SQLAlchemy only when asked for
 
@@ -49,4 +51,6 @@ def web(
         lease_seconds=lease_seconds,
         linger_seconds=linger_seconds,
         allowed_hosts=[str(h) for h in allowed_hosts],
+        overlap=int(overlap),
+        reviewers=[str(r) for r in reviewers],
     )

@@ -44,6 +44,14 @@ class Oracle:
     def resume_at(self, rnd: int, labeled: int) -> None:
         """A resumed run continues after round `rnd - 1` with `labeled` items."""
 
+    def round_fields(self, rnd: int) -> dict[str, Any]:
+        """Fields the oracle adds to round `rnd`'s row (the web one: annotator agreement)."""
+        return {}
+
+    def summary_fields(self) -> dict[str, Any]:
+        """Flat `a/b` keys the oracle adds to the run's summary."""
+        return {}
+
     def round_done(self, row: dict[str, Any], model: Any) -> None:
         """A round was trained and recorded; `model` is the kept one."""
 

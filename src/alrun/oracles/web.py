@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from alrun.config import changed_keys, result_config
+from alrun import agreement
+from alrun.config import changed_keys, flatten, result_config
 from alrun.data.datasets import ItemText
 from alrun.data.prodigy import tokens_from_words
 from alrun.data.tags import spans_from_tags, spans_to_tags
 from alrun.errors import AlrunError
 from alrun.oracles.base import Labels, Oracle, OracleContext
 from alrun.web.app import serve
-from alrun.web.server import Annotator, Auth, is_loopback
+from alrun.web.server import SESSION_RE, Annotator, Auth, is_loopback
 from alrun.web.store import EVAL_ROUND, Store, db_url
 
 log = logging.getLogger("alrun")
@@ -36,6 +37,34 @@ def check_access(host: str, token: str | None) -> None:
             f"oracle.host={host} is reachable from other machines: set oracle.token=... "
             "or the ALRUN_WEB_TOKEN environment variable (annotators then open the page with "
             "?token=..., or log in with any user name and the token as password)"
+        )
+
+
+def check_team(overlap: Any, reviewers: Any) -> None:
+    """oracle.overlap and oracle.reviewers: k >= 1 annotators per item; disagreements (k >= 2)
+    need someone to decide them."""
+    if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 1:
+        raise AlrunError(
+            f"oracle.overlap={overlap!r}: give how many annotator sessions label each item, a "
+            "whole number >= 1 (1: each item once; 2: twice, disagreements go to review)"
+        )
+    names = list(reviewers or [])
+    bad = [r for r in names if not isinstance(r, str) or not SESSION_RE.match(r)]
+    if bad:
+        raise AlrunError(
+            f"oracle.reviewers: {bad} are not session names (1-64 letters, digits or _.@-)"
+        )
+    if overlap >= 2 and not names:
+        raise AlrunError(
+            f"oracle.overlap={overlap} sends each item to {overlap} annotators and their "
+            "disagreements to a reviewer: name one, e.g. oracle.reviewers=[lead], who opens "
+            "the page with ?session=lead"
+        )
+    if overlap == 1 and names:
+        raise AlrunError(
+            f"oracle.reviewers={names} with oracle.overlap=1: one annotator per item never "
+            "disagrees, so there is nothing to review; set oracle.overlap=2 (or more), or "
+            "oracle.reviewers=[]"
         )
 
 
@@ -59,10 +88,13 @@ class WebOracle(Oracle):
         lease_seconds: float,
         linger_seconds: float,
         allowed_hosts: list[str] | None = None,
+        overlap: int = 1,
+        reviewers: list[str] | None = None,
     ) -> None:
         """Open the database (refusing other settings), start the server, print its URL."""
         token = token or os.environ.get("ALRUN_WEB_TOKEN") or None
         check_access(host, token)
+        check_team(overlap, reviewers)
         self.pool, self.task, self.linger = ctx.pool, ctx.task, linger_seconds
         self.kind = ctx.task.name
         names = list(self.pool.label_names)
@@ -76,7 +108,16 @@ class WebOracle(Oracle):
             "unit": cfg["loop"]["unit"],
             "budget": cfg["loop"]["budget"],
         }
-        self.annotator = Annotator(self.store, self.kind, self.labels, info, lease_seconds)
+        self.overlap, self.reviewers = overlap, list(reviewers or [])
+        self.annotator = Annotator(
+            self.store,
+            self.kind,
+            self.labels,
+            info,
+            lease_seconds,
+            overlap=overlap,
+            reviewers=frozenset(self.reviewers),
+        )
         if (cfg.get("eval") or {}).get("size"):
             self.annotator.phase = "eval"  # the page says what comes first
         auth = Auth(token, user)
@@ -92,6 +133,12 @@ class WebOracle(Oracle):
         print(
             f"alrun: annotator at {self.url}?session=NAME"
             + ("&token=<oracle.token>" if token else "")
+            + (
+                f"; each item goes to {overlap} annotators, disagreements to the reviewers "
+                f"(?session={'|'.join(self.reviewers)})"
+                if overlap > 1
+                else ""
+            )
             + f" (answers: {self.store.url}"
             + (f", {answered} saved answers will be replayed" if answered else "")
             + ")",
@@ -219,6 +266,24 @@ class WebOracle(Oracle):
             np.array([a["index"] for a in answers if a["answer"] != "accept"], dtype=np.int64),
         )
 
+    # ---------------------------------------------------------------- agreement
+    def _agreement(self, rnd: int | None) -> dict[str, Any]:
+        """Annotator agreement on round `rnd`'s batch (None: every batch, the evaluation
+        sample's too), from the database: what every session answered, and the decisions."""
+        items: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for a in self.store.active(rnd):
+            items.setdefault((a["round"], a["index"]), []).append(a)
+        reviewed = len(self.store.active(rnd, decision=True))
+        return agreement.summarize(list(items.values()), self.kind, self.labels, reviewed)
+
+    def round_fields(self, rnd: int) -> dict[str, Any]:
+        """With oracle.overlap >= 2, the round's row gets the agreement on its batch."""
+        return {"agreement": self._agreement(rnd)} if self.overlap > 1 else {}
+
+    def summary_fields(self) -> dict[str, Any]:
+        """... and the summary the agreement over every batch, as `agreement/...` keys."""
+        return flatten({"agreement": self._agreement(None)}) if self.overlap > 1 else {}
+
     def resume_at(self, rnd: int, labeled: int) -> None:
         """The runner continues from a checkpoint: the next batch is round `rnd`'s."""
         self._round, self._labeled, self._seeded = rnd, labeled, False
@@ -279,6 +344,10 @@ def score_of(row: dict[str, Any], metric: str) -> dict[str, Any]:
         # more labels change few predictions
         "agreement": ((row.get("stopping") or {}).get("stabilizing") or {}).get("value"),
     }
+    team = row.get("agreement")  # oracle.overlap >= 2: the annotators on this round's batch
+    if team:
+        measure = "alpha" if "alpha" in team else "f1"
+        score["annotators"] = {"metric": measure, "value": team[measure], "items": team["items"]}
     ev = row.get("eval")
     if ev is not None:
         name = metric if metric in ev else next((k for k in ev if f"{k}_low" in ev), None)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alrun.agreement import agree, versions
 from alrun.web.store import ANSWERS, EVAL_ROUND, Store
 
 log = logging.getLogger("alrun.web")
@@ -45,7 +46,12 @@ class Annotator:
     """Shared state of one run's annotation: the current batch, leases, status.
 
     `phase`: "eval" while the evaluation sample (round EVAL_ROUND, labelled before round 0,
-    never trained on) is served or still to come, "rounds" from round 0's batch on."""
+    never trained on) is served or still to come, "rounds" from round 0's batch on.
+
+    With `overlap` k >= 2 each task goes to k different annotator sessions; when their answers
+    agree that answer is final, otherwise the task waits in the review queue until a session
+    named in `reviewers` decides it (picks a version or corrects it). A batch closes when
+    every task has its final answer; the loop trains on those."""
 
     store: Store
     kind: str  # multiclass | ner
@@ -53,6 +59,8 @@ class Annotator:
     info: dict[str, Any]  # dataset, strategy, unit, budget
     lease_seconds: float = 120.0
     phase: str = "rounds"
+    overlap: int = 1
+    reviewers: frozenset[str] = frozenset()
     state: str = "starting"
     round: int = -1
     tasks: list[dict[str, Any]] = field(default_factory=list)
@@ -60,25 +68,35 @@ class Annotator:
     score: dict[str, Any] | None = None
     message: str = "loading data"
     eval_done: dict[str, int] | None = None  # the evaluation sample's counts once answered
-    _leases: dict[int, tuple[str, float]] = field(default_factory=dict)  # index -> session
-    _answered: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> answer row
+    _leases: dict[str, tuple[int, float]] = field(default_factory=dict)  # session -> index
+    _answers: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # annotators'
+    _decisions: dict[int, dict[str, Any]] = field(default_factory=dict)  # reviewers'
+    _done: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> final answer
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
     # ------------------------------------------------------------ loop side
     def serve_batch(
         self, rnd: int, tasks: list[dict[str, Any]], labeled_before: int
     ) -> list[dict[str, Any]]:
-        """Serve `tasks` until every one has an answer (saved ones count); the answers in
-        task order. Round EVAL_ROUND is the evaluation sample: its answers count as held-out
-        items, never as labels towards the budget."""
+        """Serve `tasks` until every one has its final answer (saved ones count); those
+        answers in task order. Round EVAL_ROUND is the evaluation sample: its answers count as
+        held-out items, never as labels towards the budget."""
         with self._cond:
             self.round, self.tasks, self.labeled_before = rnd, tasks, labeled_before
             self.phase = "eval" if rnd == EVAL_ROUND else "rounds"
             by_index = {t["index"] for t in tasks}
-            self._answered = {
-                a["index"]: a for a in self.store.active(rnd) if a["index"] in by_index
+            self._answers = {i: [] for i in by_index}
+            for a in self.store.active(rnd):
+                if a["index"] in by_index:
+                    self._answers[a["index"]].append(a)
+            self._decisions = {
+                a["index"]: a
+                for a in self.store.active(rnd, decision=True)
+                if a["index"] in by_index
             }
-            self._leases = {}
+            self._leases, self._done = {}, {}
+            for i in by_index:
+                self._settle(i)
             self.state = "labelling"
             self.message = (
                 f"evaluation set: label {len(tasks)} random items before the rounds"
@@ -86,12 +104,27 @@ class Annotator:
                 else f"round {rnd}: label {len(tasks)} items"
             )
             self._cond.notify_all()
-            while len(self._answered) < len(tasks):
+            while len(self._done) < len(tasks):
                 self._cond.wait(timeout=0.5)  # wakes for Ctrl-C too
-            answers = [self._answered[t["index"]] for t in tasks]
+            answers = [self._done[t["index"]] for t in tasks]
             self.state, self._leases = "training", {}
             self.message = self._closed_message(answers)
         return answers
+
+    def _settle(self, index: int) -> None:
+        """The task's final answer, if it has one: a reviewer's decision, else its k answers
+        when they agree (k = 1: the one answer)."""
+        got = self._answers.get(index, [])
+        if index in self._decisions:
+            self._done[index] = self._decisions[index]
+        elif len(got) >= self.overlap and agree(got, self.kind):
+            self._done[index] = got[0]
+        else:
+            self._done.pop(index, None)
+
+    def _in_review(self, index: int) -> bool:
+        """All k answers are in and they disagree: a reviewer must decide."""
+        return index not in self._done and len(self._answers.get(index, [])) >= self.overlap
 
     def _closed_message(self, answers: list[dict[str, Any]]) -> str:
         """What the page says once a batch is answered (the lock is held)."""
@@ -122,16 +155,17 @@ class Annotator:
 
     def _status(self, session: str) -> dict[str, Any]:
         """The status with the lock held: state, phase, batch and evaluation-set counts,
-        labels towards the budget (never the held-out ones), score, message."""
-        accepted = sum(a["answer"] == "accept" for a in self._answered.values())
+        labels towards the budget (never the held-out ones), score, message; with overlap,
+        the session's role, its own answers and the review queue."""
+        accepted = sum(a["answer"] == "accept" for a in self._done.values())
         labelling = self.state == "labelling"
         batch = {
             "total": len(self.tasks),
-            "answered": len(self._answered) if self.tasks else 0,
+            "answered": len(self._done) if self.tasks else 0,
             "accepted": accepted if self.tasks else 0,
         }
         in_eval = self.phase == "eval" and self.round == EVAL_ROUND and bool(self.tasks)
-        return {
+        out = {
             "state": self.state,
             "phase": self.phase,
             "kind": self.kind,
@@ -143,22 +177,56 @@ class Annotator:
             "labeled": self.labeled_before + (accepted if labelling and not in_eval else 0),
             "score": self.score,
             "session": session,
+            "role": "reviewer" if session in self.reviewers else "annotator",
             "message": self.message,
         }
+        if self.overlap > 1:
+            out["overlap"] = self.overlap
+            batch["review"] = sum(self._in_review(t["index"]) for t in self.tasks)
+            batch["mine"] = (  # a reviewer's: the decisions it took
+                sum(d["session"] == session for d in self._decisions.values())
+                if session in self.reviewers
+                else sum(
+                    any(a["session"] == session for a in got) for got in self._answers.values()
+                )
+            )
+        return out
 
     def _expire(self) -> None:
         """Leases past their time return their tasks to the queue."""
         now = time.monotonic()
-        for i in [i for i, (_, until) in self._leases.items() if until < now]:
-            del self._leases[i]  # an abandoned task goes back to the queue
+        for s in [s for s, (_, until) in self._leases.items() if until < now]:
+            del self._leases[s]  # an abandoned task goes back to the queue
 
     def _held(self, session: str) -> int | None:
         """The task (pool index) `session` holds, if any."""
-        return next((i for i, (s, _) in self._leases.items() if s == session), None)
+        lease = self._leases.get(session)
+        return None if lease is None else lease[0]
+
+    def _lease(self, session: str, index: int) -> None:
+        self._leases[session] = (index, time.monotonic() + self.lease_seconds)
+
+    def _holders(self, index: int, but: str) -> int:
+        """How many sessions other than `but` hold the task."""
+        return sum(i == index and s != but for s, (i, _) in self._leases.items())
+
+    def _open_to(self, index: int, session: str) -> bool:
+        """An annotator may take the task: not final, not answered by it, and fewer than k
+        answers and leases of others."""
+        got = self._answers.get(index, [])
+        return (
+            index not in self._done
+            and all(a["session"] != session for a in got)
+            and len(got) + self._holders(index, session) < self.overlap
+        )
 
     def _task(self, index: int, answer: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The open batch's task for `index`, with `answer` (after an undo) attached."""
+        """The open batch's task for `index`, with `answer` (after an undo) attached; a task
+        in review carries the annotators' versions."""
         task = next(t for t in self.tasks if t["index"] == index)
+        if self.overlap > 1 and (index in self._decisions or self._in_review(index)):
+            shown = versions(self._answers.get(index, []), self.kind)
+            task = {**task, "review": True, "versions": shown}
         if answer is None:
             return task
         prev = {"answer": answer["answer"]}
@@ -169,28 +237,45 @@ class Annotator:
         return {**task, "answer": prev}
 
     def next(self, session: str) -> dict[str, Any]:
-        """The session's task: the one it holds, else the first free one, leased to it."""
+        """The session's task: the one it holds, else the first one open to it, leased to it
+        (a reviewer's: the first task waiting for review)."""
         with self._cond:
             task = None
+            reviewer = session in self.reviewers
             if self.state == "labelling":
                 self._expire()
                 held = self._held(session)
+                if held is not None and reviewer and not self._in_review(held):
+                    held = None  # an annotator's undo took it out of review
                 if held is None:
                     held = next(
                         (
                             t["index"]
                             for t in self.tasks
-                            if t["index"] not in self._answered and t["index"] not in self._leases
+                            if (
+                                self._in_review(t["index"])
+                                and self._holders(t["index"], session) == 0
+                                if reviewer
+                                else self._open_to(t["index"], session)
+                            )
                         ),
                         None,
                     )
                 if held is not None:
-                    self._leases[held] = (session, time.monotonic() + self.lease_seconds)
+                    self._lease(session, held)
                     task = self._task(held)
+                else:
+                    self._leases.pop(session, None)
             status = self._status(session)
             if task is None and self.state == "labelling":
                 status["message"] = (
-                    "the batch's other tasks are open in other sessions; waiting for them"
+                    "nothing to review now: a task comes here when its "
+                    f"{self.overlap} annotators disagree"
+                    if reviewer
+                    else "the batch's other tasks are open in other sessions; waiting for them"
+                    if self.overlap == 1
+                    else f"the batch's other tasks wait for other annotators (each needs "
+                    f"{self.overlap}) or for a reviewer; waiting for them"
                 )
             return {"task": task, "status": status}
 
@@ -199,23 +284,23 @@ class Annotator:
         with self._cond:
             held = self._held(session)
             if held is not None:
-                self._leases[held] = (session, time.monotonic() + self.lease_seconds)
+                self._lease(session, held)
             return {"ok": True, "held": held is not None}
 
     def release(self, session: str) -> dict[str, Any]:
         """A closed page gives its task back at once."""
         with self._cond:
-            held = self._held(session)
-            if held is not None:
-                del self._leases[held]
+            self._leases.pop(session, None)
             return {"ok": True}
 
     def answer(self, session: str, body: Any) -> dict[str, Any]:
-        """Check an answer (task, label, spans) and store it; nothing is stored otherwise."""
+        """Check an answer (task, label, spans) and store it; nothing is stored otherwise.
+        A reviewer's answer is the task's decision."""
         if not isinstance(body, dict):
             raise HttpError(400, "the answer must be a JSON object")
         with self._cond:
-            index = self._check_task(session, body.get("id"))
+            reviewer = session in self.reviewers
+            index = (self._check_review if reviewer else self._check_task)(session, body.get("id"))
             answer = body.get("answer")
             if answer not in ANSWERS:
                 raise HttpError(400, f"answer {answer!r} is not one of {list(ANSWERS)}")
@@ -228,38 +313,60 @@ class Annotator:
             else:
                 spans = check_spans(task, body.get("spans", []), self.labels)
             self.store.add_answer(
-                self.round, index, task["item_id"], session, answer, label=label, spans=spans
+                self.round,
+                index,
+                task["item_id"],
+                session,
+                answer,
+                label=label,
+                spans=spans,
+                decision=reviewer,
             )
-            self._answered[index] = {
+            row = {
                 "index": index,
                 "answer": answer,
                 "label": label,
                 "spans": spans,
                 "session": session,
             }
-            self._leases.pop(index, None)
+            if reviewer:
+                self._decisions[index] = row
+            else:
+                self._answers.setdefault(index, []).append(row)
+            self._settle(index)
+            self._leases.pop(session, None)
             self._cond.notify_all()
             return {"ok": True, "status": self._status(session)}
 
     def undo(self, session: str) -> dict[str, Any]:
-        """Take back the session's last answer of the open batch; its task comes back."""
+        """Take back the session's last answer (a reviewer's: decision) of the open batch;
+        its task comes back. An answer a reviewer has decided on stays."""
         with self._cond:
             if self.state != "labelling":
                 raise HttpError(409, f"nothing to undo: the batch is closed ({self.state})")
-            row = self.store.undo_last(self.round, session)
+            reviewer = session in self.reviewers
+            row = self.store.last(self.round, session, decision=reviewer)
             if row is None:
                 raise HttpError(409, f"nothing to undo: {session!r} has no answer in this batch")
-            self._answered.pop(row["index"], None)
-            held = self._held(session)
-            if held is not None:
-                del self._leases[held]
-            self._leases[row["index"]] = (session, time.monotonic() + self.lease_seconds)
+            index = row["index"]
+            if not reviewer and index in self._decisions:
+                who = self._decisions[index]["session"]
+                raise HttpError(
+                    409, f"task {self.round}:{index} is decided by reviewer {who!r}; it stays"
+                )
+            self.store.undo(row["id"], decision=reviewer)
+            if reviewer:
+                self._decisions.pop(index, None)
+            else:
+                got = self._answers.get(index, [])
+                self._answers[index] = [a for a in got if a["session"] != session]
+            self._settle(index)
+            self._lease(session, index)
             self._cond.notify_all()
-            return {"task": self._task(row["index"], row), "status": self._status(session)}
+            return {"task": self._task(index, row), "status": self._status(session)}
 
-    def _check_task(self, session: str, task_id: Any) -> int:
-        """The answered task must be in the open batch (EVAL_ROUND's too), unanswered and
-        not held by another session; its pool index."""
+    def _parse(self, task_id: Any) -> int:
+        """A task id of the open batch -> its pool index."""
         if self.state != "labelling":
             raise HttpError(409, f"no batch is open ({self.state}); wait for the next round")
         m = TASK_ID_RE.fullmatch(task_id) if isinstance(task_id, str) else None
@@ -268,11 +375,38 @@ class Annotator:
         rnd, index = int(m[1]), int(m[2])
         if rnd != self.round or all(t["index"] != index for t in self.tasks):
             raise HttpError(409, f"task {task_id} is not in the current batch (round {self.round})")
-        if index in self._answered:
+        return index
+
+    def _check_task(self, session: str, task_id: Any) -> int:
+        """The answered task must be in the open batch (EVAL_ROUND's too), not answered by
+        this session nor final, and not held by k other sessions; its pool index."""
+        index = self._parse(task_id)
+        got = self._answers.get(index, [])
+        if index in self._done or any(a["session"] == session for a in got):
             raise HttpError(409, f"task {task_id} is already answered; undo it first")
+        if self._in_review(index):
+            raise HttpError(
+                409, f"task {task_id} has its {self.overlap} answers; it waits for review"
+            )
         self._expire()
-        holder = self._leases.get(index)
-        if holder is not None and holder[0] != session:
+        if len(got) + self._holders(index, session) >= self.overlap:
+            raise HttpError(409, f"task {task_id} is open in another session")
+        return index
+
+    def _check_review(self, session: str, task_id: Any) -> int:
+        """A reviewer's decision must be on a task of the open batch whose annotators
+        disagreed, not yet decided, not held by another reviewer; its pool index."""
+        index = self._parse(task_id)
+        if index in self._decisions:
+            raise HttpError(409, f"task {task_id} is already decided; undo it first")
+        if not self._in_review(index):
+            raise HttpError(
+                409,
+                f"task {task_id} does not wait for review: only tasks whose {self.overlap} "
+                "annotators disagree do",
+            )
+        self._expire()
+        if self._holders(index, session):
             raise HttpError(409, f"task {task_id} is open in another session")
         return index
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
     update,
 )
@@ -54,23 +55,32 @@ batches = Table(
     Column("item_id", String(512), nullable=False),
     Column("task", Text, nullable=False),  # JSON
 )
+
+
+def _answer_table(name: str) -> Table:
+    """An answer per row: who (session) said what about which task, when; never deleted."""
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("round", Integer, nullable=False, index=True),
+        Column("pool_index", Integer, nullable=False),
+        Column("item_id", String(512), nullable=False),
+        Column("session", String(64), nullable=False),
+        Column("answer", String(8), nullable=False),
+        Column("label", String(256)),  # multiclass
+        # NER: JSON list of {sentence, start, end, token_start, token_end, label}
+        Column("spans", Text),
+        Column("created", Float, nullable=False),
+        Column("undone", Float),
+    )
+
+
 # Answers are never deleted: undo marks a row undone, so the history stays auditable.
-answers = Table(
-    "answers",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("round", Integer, nullable=False, index=True),
-    Column("pool_index", Integer, nullable=False),
-    Column("item_id", String(512), nullable=False),
-    Column("session", String(64), nullable=False),
-    Column("answer", String(8), nullable=False),
-    Column("label", String(256)),  # multiclass
-    Column(
-        "spans", Text
-    ),  # NER: JSON list of {sentence, start, end, token_start, token_end, label}
-    Column("created", Float, nullable=False),
-    Column("undone", Float),
-)
+answers = _answer_table("answers")
+# A reviewer's decision on an item whose annotators disagreed (oracle.overlap >= 2): the label
+# the loop trains on. The original answers stay in `answers`; undo marks a decision undone.
+decisions = _answer_table("decisions")
 
 
 def db_url(value: str | None, run_dir: Path) -> str:
@@ -109,6 +119,8 @@ class Store:
             else:
                 with self.engine.connect() as c:
                     c.execute(select(meta_table).limit(1)).all()
+            # a database from before oracle.overlap has no decisions table (read-only: none)
+            self.reviewed = inspect(self.engine).has_table("decisions")
         except SQLAlchemyError as e:
             raise AlrunError(
                 f"annotation database {url!r}: {e.__class__.__name__}: {str(e).splitlines()[0]}; "
@@ -169,11 +181,14 @@ class Store:
         answer: str,
         label: str | None = None,
         spans: list[dict[str, Any]] | None = None,
+        decision: bool = False,
     ) -> None:
-        """Save one answer in its own committed transaction."""
+        """Save one answer (`decision`: a reviewer's) in its own committed transaction."""
         with self.engine.begin() as c:
             c.execute(
-                answers.insert().values(
+                (decisions if decision else answers)
+                .insert()
+                .values(
                     round=rnd,
                     pool_index=index,
                     item_id=item_id,
@@ -185,32 +200,43 @@ class Store:
                 )
             )
 
-    def active(self, rnd: int | None = None) -> list[dict[str, Any]]:
-        """Answers not undone, oldest first (one per task: the server refuses a second)."""
-        q = select(answers).where(answers.c.undone.is_(None)).order_by(answers.c.id)
+    def active(self, rnd: int | None = None, decision: bool = False) -> list[dict[str, Any]]:
+        """Answers (`decision`: reviewers' decisions) not undone, oldest first; with
+        oracle.overlap=k an item has up to k answers, from different sessions."""
+        if decision and not self.reviewed:
+            return []
+        table = decisions if decision else answers
+        q = select(table).where(table.c.undone.is_(None)).order_by(table.c.id)
         if rnd is not None:
-            q = q.where(answers.c.round == rnd)
+            q = q.where(table.c.round == rnd)
         with self.engine.connect() as c:
             rows = c.execute(q).all()
         return [_answer_row(r) for r in rows]
 
-    def undo_last(self, rnd: int, session: str) -> dict[str, Any] | None:
-        """Mark the session's latest answer of this round undone; return it."""
-        with self.engine.begin() as c:
+    def last(self, rnd: int, session: str, decision: bool = False) -> dict[str, Any] | None:
+        """The session's latest answer (or decision) of this round not undone."""
+        table = decisions if decision else answers
+        with self.engine.connect() as c:
             row = c.execute(
-                select(answers)
-                .where(
-                    answers.c.round == rnd,
-                    answers.c.session == session,
-                    answers.c.undone.is_(None),
-                )
-                .order_by(answers.c.id.desc())
+                select(table)
+                .where(table.c.round == rnd, table.c.session == session, table.c.undone.is_(None))
+                .order_by(table.c.id.desc())
                 .limit(1)
             ).first()
-            if row is None:
-                return None
-            c.execute(update(answers).where(answers.c.id == row.id).values(undone=time.time()))
-        return _answer_row(row)
+        return None if row is None else _answer_row(row)
+
+    def undo(self, row_id: int, decision: bool = False) -> None:
+        """Mark one answer (or decision) undone: the row stays, for the audit trail."""
+        table = decisions if decision else answers
+        with self.engine.begin() as c:
+            c.execute(update(table).where(table.c.id == row_id).values(undone=time.time()))
+
+    def undo_last(self, rnd: int, session: str) -> dict[str, Any] | None:
+        """Mark the session's latest answer of this round undone; return it."""
+        row = self.last(rnd, session)
+        if row is not None:
+            self.undo(row["id"])
+        return row
 
     def close(self) -> None:
         """Release the connections."""

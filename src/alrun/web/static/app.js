@@ -121,6 +121,10 @@
     if (held) parts.push(held);
     if (score.validation != null) parts.push(`validation ${fmt(score.validation)}`);
     if (score.agreement != null) parts.push(`agrees ${fmt(score.agreement)} with last round`);
+    const team = score.annotators;
+    if (team && team.value != null) {
+      parts.push(`annotators ${team.metric === "f1" ? "entity F1" : "\u03b1"} ${fmt(team.value)}`);
+    }
     let text = parts.join(" · ") || metric;
     const ctx = [];
     if (score.round != null) ctx.push(`round ${score.round}`);
@@ -162,6 +166,8 @@
     document.body.dataset.phase = st.phase || "";
     document.body.dataset.kind = kind();
     $("session").textContent = st.session || SESSION;
+    $("role").hidden = st.role !== "reviewer";
+    document.body.dataset.role = st.role || "annotator";
     document.title = `alrun · ${st.session || SESSION}`;
     $("round").textContent = inEval ? "eval" : st.round != null && st.round >= 0
       ? String(st.round) : "–";
@@ -176,7 +182,10 @@
     prog.value = Math.min(b.answered || 0, prog.max);
     const where = inEval ? "the evaluation set" : `round ${st.round ?? 0}`;
     $("progress-text").textContent =
-      `${b.answered || 0} / ${b.total || 0} answered in ${where} · ${b.accepted || 0} accepted`;
+      `${b.answered || 0} / ${b.total || 0} answered in ${where} · ${b.accepted || 0} accepted` +
+      (st.overlap ? ` · ${b.review || 0} to review · ${b.mine || 0} ` +
+        `${st.role === "reviewer" ? "decided" : "answered"} by you (each item: ` +
+        `${st.overlap} annotators)` : "");
     renderPhase(st, b);
 
     if (st.state === "finished") {
@@ -222,7 +231,7 @@
 
   function updateLabelClasses() {
     const ner = kind() === "ner";
-    const sugg = task && !ner && task.suggestion ? task.suggestion : null;
+    const sugg = task && !ner && !task.review && task.suggestion ? task.suggestion : null;
     for (const btn of $("labels").querySelectorAll("button.label")) {
       const name = btn.dataset.label;
       btn.classList.toggle("selected", !ner && !!task && name === selected);
@@ -263,17 +272,16 @@
     const prev = t.answer || null;
     document.body.dataset.task = String(t.id);
     document.body.dataset.kind = kind();
-    const what = t.round === -1 ? "evaluation item" : "item";
+    const what = (t.review ? "review: " : "") + (t.round === -1 ? "evaluation item" : "item");
     $("task-info").textContent = `${what} ${t.item_id ?? "?"} · task ${t.id}`;
     $("task-note").textContent = prev
       ? `previous answer: ${prev.answer}${prev.label ? ` (${prev.label})` : ""}` : "";
+    renderVersions(t);
     if (t.kind === "ner") {
-      // An undone task comes back with its previous spans instead of the predictions.
-      const src = prev && Array.isArray(prev.spans) ? prev.spans : (t.spans || []);
-      spans = src.map((s) => ({
-        sentence: Number(s.sentence), start: Number(s.start), end: Number(s.end),
-        token_start: Number(s.token_start), token_end: Number(s.token_end), label: String(s.label),
-      }));
+      // An undone task comes back with its previous spans instead of the predictions; a
+      // task in review starts empty: the reviewer picks a version or marks the entities.
+      const src = prev && Array.isArray(prev.spans) ? prev.spans : t.review ? [] : (t.spans || []);
+      spans = copySpans(src);
       selected = null;
       renderNer();
     } else {
@@ -288,8 +296,64 @@
     startHeartbeat();
   }
 
+  function copySpans(src) {
+    return src.map((s) => ({
+      sentence: Number(s.sentence), start: Number(s.start), end: Number(s.end),
+      token_start: Number(s.token_start), token_end: Number(s.token_end), label: String(s.label),
+    }));
+  }
+
+  // What one version says, as text: "accept: tech", "accept: Peter Blackburn PER, ...".
+  function versionText(t, v) {
+    if (v.answer !== "accept") return v.answer;
+    if (t.kind !== "ner") return `accept: ${v.label}`;
+    const ents = (v.spans || []).map((s) => {
+      const sent = t.sentences[s.sentence] || { text: "" };
+      return `${sent.text.slice(s.start, s.end)} ${s.label}`;
+    });
+    return `accept: ${ents.length ? ents.join(", ") : "no entities"}`;
+  }
+
+  // A task in review: one button per version (who said it, what); a click loads it.
+  function renderVersions(t) {
+    const list = $("version-list");
+    list.replaceChildren();
+    const versions = Array.isArray(t.versions) ? t.versions : [];
+    $("versions").hidden = versions.length === 0;
+    versions.forEach((v, i) => {
+      const btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "version";
+      btn.dataset.version = String(i);
+      btn.dataset.sessions = (v.sessions || []).join(",");
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = (v.sessions || []).join(", ");
+      btn.append(who, document.createTextNode(versionText(t, v)));
+      btn.addEventListener("click", () => pickVersion(v, btn));
+      list.append(btn);
+    });
+  }
+
+  function pickVersion(v, btn) {
+    if (!task) return;
+    for (const b of $("version-list").querySelectorAll("button.version")) {
+      b.classList.toggle("chosen", b === btn);
+    }
+    if (task.kind === "ner") {
+      spans = copySpans(v.answer === "accept" ? v.spans || [] : []);
+      renderNer();
+    } else {
+      selected = v.label != null ? String(v.label) : null;
+      updateLabelClasses();
+    }
+    clearError();
+  }
+
   function showNoTask() {
     task = null;
+    $("versions").hidden = true;
+    $("version-list").replaceChildren();
     spans = [];
     selected = null;
     document.body.dataset.task = "";
