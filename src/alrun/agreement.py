@@ -24,9 +24,21 @@ from typing import Any
 
 import numpy as np
 
-from alrun.stopping import kappa
-
 REJECT = "(reject)"
+
+
+def kappa(a: Sequence[int] | np.ndarray, b: Sequence[int] | np.ndarray) -> float:
+    """Cohen's kappa of two labelings of the same items: (po - pe) / (1 - pe). Two identical
+    constant labelings agree perfectly (1.0), though kappa's formula is 0/0 there."""
+    x, y = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"kappa needs two labelings of the same items, got {len(x)} and {len(y)}")
+    po = float(np.mean(x == y))
+    k = int(max(x.max(), y.max())) + 1
+    pe = float(np.dot(np.bincount(x, minlength=k), np.bincount(y, minlength=k))) / len(x) ** 2
+    if pe >= 1.0:
+        return 1.0 if po == 1.0 else 0.0
+    return (po - pe) / (1 - pe)
 
 
 def _entities(answer: dict[str, Any]) -> frozenset[tuple[int, int, int, str]]:

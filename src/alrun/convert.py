@@ -369,7 +369,6 @@ def _db_tasks(source: str, final: bool = False) -> list[Task]:
     sessions), with `versions`, the annotators' answers and their sessions (as Prodigy's
     review recipe writes). `final`: only the answer each item ended with.
     """
-    from alrun.agreement import agree, versions
     from alrun.web.store import DB_FILE, EVAL_ROUND, Store, db_url
 
     path = Path(source)
@@ -381,44 +380,58 @@ def _db_tasks(source: str, final: bool = False) -> list[Task]:
         if labels is None:
             raise AlrunError(f"{source}: not an alrun annotation database (no label set saved)")
         shown = {(rnd, t["index"]): t for rnd in store.rounds() for t in store.batch(rnd)}
-        items: dict[tuple[int, int], list[dict[str, Any]]] = {}
-        for a in store.active():
-            items.setdefault((a["round"], a["index"]), []).append(a)
-        decided = {(d["round"], d["index"]): d for d in store.active(decision=True)}
-        tasks, pending = [], 0
+        tasks = []
         if not final:
             for a in store.active():
                 tasks += _answer_tasks(shown[(a["round"], a["index"])], a, labels, EVAL_ROUND)
-        for key, got in items.items():
-            kind = shown[key]["kind"]
-            if key in decided:
-                end, how = decided[key], "review"
-                who = end["session"]
-            elif len(got) == 1:
-                if final:
-                    tasks += _answer_tasks(shown[key], got[0], labels, EVAL_ROUND)
-                continue
-            elif agree(got, kind):
-                end, how = got[0], "agreed"
-                who = "agreed:" + "+".join(a["session"] for a in got)
-            else:
-                pending += 1  # still waiting for a reviewer
-                continue
-            shown_versions = versions(got, kind)
-            extra = {"adjudicated": how}
-            tasks += [
-                {**t, "_annotator_id": who, "_session_id": who, "versions": shown_versions}
-                for t in _answer_tasks(shown[key], end, labels, EVAL_ROUND, extra)
-            ]
-        if pending:
-            print(
-                f"{source}: {pending} items wait for a reviewer (their annotators disagree): "
-                "no adjudicated answer for them yet",
-                file=sys.stderr,
-            )
-        return tasks
+        return tasks + _final_tasks(source, store, shown, labels, final)
     finally:
         store.close()
+
+
+def _final_tasks(
+    source: str,
+    store: Any,
+    shown: dict[tuple[int, int], dict[str, Any]],
+    labels: list[str],
+    final: bool,
+) -> list[Task]:
+    """Each item's final answer: with several annotators the adjudicated one (a reviewer's
+    decision, or the answer they agreed on), marked; a lone answer only with `final`."""
+    from alrun.agreement import agree, versions
+    from alrun.web.store import EVAL_ROUND
+
+    items: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for a in store.active():
+        items.setdefault((a["round"], a["index"]), []).append(a)
+    decided = {(d["round"], d["index"]): d for d in store.active(decision=True)}
+    tasks, pending = [], 0
+    for key, got in items.items():
+        kind = shown[key]["kind"]
+        if key in decided:
+            end, how, who = decided[key], "review", decided[key]["session"]
+        elif len(got) == 1:
+            if final:
+                tasks += _answer_tasks(shown[key], got[0], labels, EVAL_ROUND)
+            continue
+        elif agree(got, kind):
+            end, how = got[0], "agreed"
+            who = "agreed:" + "+".join(a["session"] for a in got)
+        else:
+            pending += 1  # still waiting for a reviewer
+            continue
+        said = versions(got, kind)
+        tasks += [
+            {**t, "_annotator_id": who, "_session_id": who, "versions": said}
+            for t in _answer_tasks(shown[key], end, labels, EVAL_ROUND, {"adjudicated": how})
+        ]
+    if pending:
+        print(
+            f"{source}: {pending} items wait for a reviewer (their annotators disagree): "
+            "no adjudicated answer for them yet",
+            file=sys.stderr,
+        )
+    return tasks
 
 
 def _answer_tasks(

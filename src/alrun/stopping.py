@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from alrun.agreement import kappa
 from alrun.checkpoint import decode_labels, encode_labels
 from alrun.data.tags import entities
 from alrun.errors import AlrunError
@@ -41,20 +42,6 @@ from alrun.tracking import write_atomic
 
 RULES = ("stabilizing", "uncertainty")
 STATE_FILE = "stop_set.json"  # the stop set and the last two rounds' predictions (resume)
-
-
-def kappa(a: Sequence[int] | np.ndarray, b: Sequence[int] | np.ndarray) -> float:
-    """Cohen's kappa of two labelings of the same items: (po - pe) / (1 - pe). Two identical
-    constant labelings agree perfectly (1.0), though kappa's formula is 0/0 there."""
-    x, y = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
-    if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"kappa needs two labelings of the same items, got {len(x)} and {len(y)}")
-    po = float(np.mean(x == y))
-    k = int(max(x.max(), y.max())) + 1
-    pe = float(np.dot(np.bincount(x, minlength=k), np.bincount(y, minlength=k))) / len(x) ** 2
-    if pe >= 1.0:
-        return 1.0 if po == 1.0 else 0.0
-    return (po - pe) / (1 - pe)
 
 
 def entity_agreement(a: Sequence[Sequence[str]], b: Sequence[Sequence[str]]) -> float:

@@ -129,16 +129,21 @@ class WebOracle(Oracle):
         self._round = 0
         self._labeled = 0
         self._model: Any = None
+        self._announce(bool(token))
+
+    def _announce(self, token: bool) -> None:
+        """Print where annotators (and reviewers) open the page, and what is saved."""
         answered = len(self.store.active())
+        team = (
+            f"; each item goes to {self.overlap} annotators, disagreements to the reviewers "
+            f"(?session={'|'.join(self.reviewers)})"
+            if self.overlap > 1
+            else ""
+        )
         print(
             f"alrun: annotator at {self.url}?session=NAME"
             + ("&token=<oracle.token>" if token else "")
-            + (
-                f"; each item goes to {overlap} annotators, disagreements to the reviewers "
-                f"(?session={'|'.join(self.reviewers)})"
-                if overlap > 1
-                else ""
-            )
+            + team
             + f" (answers: {self.store.url}"
             + (f", {answered} saved answers will be replayed" if answered else "")
             + ")",
