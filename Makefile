@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test test-full lint format clean
+.PHONY: run test test-full test-cluster lint format clean
 
 $(BIN)/alrun: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,11 +32,18 @@ $(CHROMIUM):
 WORKERS ?= 2
 export ALRUN_TEST_CACHE_DIR ?= $(CURDIR)/.cache/alrun-tests
 PYTEST := $(BIN)/pytest -q -n $(WORKERS) --dist worksteal
+# `cluster` tests need a local SLURM and Ray (scripts/local-*.sh): `make test-cluster`, CI's last step
 test: lint $(CHROMIUM)  ## lint + the suite without `full` tests (under 5 min on 2 idle cores)
-	$(PYTEST) -m "not full"
+	$(PYTEST) -m "not full and not cluster"
 
-test-full: lint $(CHROMIUM)  ## lint + every test (what CI runs, in two steps: .ci/run)
-	$(PYTEST)
+test-full: lint $(CHROMIUM)  ## lint + every test but `cluster` (what CI runs, in two steps: .ci/run)
+	$(PYTEST) -m "not cluster"
+
+test-cluster: $(BIN)/alrun  ## sweeps on a real SLURM and Ray: starts both, runs the tests, stops both
+	$(BIN)/pip install --quiet -e '.[dev,ray]'
+	rc=0; $(SUDO) scripts/local-slurm.sh start && scripts/local-ray.sh start \
+	  && $(BIN)/pytest -q -m cluster tests/cluster || rc=$$?; \
+	  scripts/local-ray.sh stop; $(SUDO) scripts/local-slurm.sh stop; exit $$rc
 
 # The type checker (pyproject's [tool.mypy]) must stay clean; a new error fails lint.
 lint: $(BIN)/alrun

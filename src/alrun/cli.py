@@ -7,7 +7,9 @@ parts together and hands each round to the recorders: the run folder and the log
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import warnings
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,56 @@ def load_data(cfg: DictConfig) -> tuple[Splits, np.ndarray | None]:
     return splits, initial
 
 
+def scheduler_cpus() -> tuple[int, str] | None:
+    """The CPUs a cluster scheduler gave this job, and which scheduler: SLURM's
+    --cpus-per-task (hydra.launcher.cpus_per_task), Ray's num_cpus (hydra.launcher.ray.remote.
+    num_cpus). None outside one. A job with a thread per core of a shared node would thrash."""
+    if os.environ.get("SLURM_CPUS_PER_TASK", "").isdigit():
+        return int(os.environ["SLURM_CPUS_PER_TASK"]), "SLURM"
+    ray = _ray_worker()
+    if ray is not None:
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+        if cpus:
+            return max(1, round(cpus)), "Ray"
+    return None
+
+
+def _ray_worker() -> Any:
+    """The `ray` module when this process runs a Ray task (alrun itself never imports it)."""
+    ray = sys.modules.get("ray")
+    return ray if ray is not None and ray.is_initialized() else None
+
+
+def job_threads(threads: int | None) -> int | None:
+    """`threads`, or when null the CPUs the cluster gave the job (else every core)."""
+    given = None if threads is not None else scheduler_cpus()
+    if given is None:
+        return threads
+    log.info("threads=%d: the CPUs %s gave this job (threads=N to change)", *given)
+    return given[0]
+
+
+def check_job_paths(cfg: DictConfig) -> None:
+    """A Ray task runs in the worker's folder (where `ray start` ran), not where `alrun -m` was
+    typed: there a relative path names another folder, or none on another node."""
+    hc = HydraConfig.get()
+    if _ray_worker() is None or Path.cwd() == Path(hc.runtime.cwd):
+        return
+    paths = {
+        "hydra.sweep.dir": hc.sweep.dir,
+        "data_dir": cfg.data_dir,
+        "cache_dir": cfg.cache_dir,
+    }
+    relative = [f"{k}={v}" for k, v in paths.items() if not Path(str(v)).is_absolute()]
+    if relative:
+        raise AlrunError(
+            f"{', '.join(relative)}: relative, and this job runs in {Path.cwd()}, not in "
+            f"{hc.runtime.cwd} where alrun started (a Ray worker's folder); give absolute "
+            "paths every node sees, e.g. hydra.sweep.dir=$PWD/outputs/sweep "
+            "data_dir=$PWD/data cache_dir=$PWD/.cache/alrun"
+        )
+
+
 def limit_threads(n: int | None) -> None:
     """One job's share of the cores: parallel jobs with a thread per core each thrash."""
     if n is None:
@@ -70,7 +122,8 @@ def limit_threads(n: int | None) -> None:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     parts = settings.check(cfg)
-    limit_threads(cfg.get("threads"))
+    check_job_paths(cfg)
+    limit_threads(job_threads(cfg.get("threads")))
     splits, initial = load_data(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     ctx = OracleContext(splits.pool, parts.task, run_dir, to_dict(cfg))
@@ -291,6 +344,8 @@ def _hydra_main(cfg: DictConfig) -> None:
         run(cfg)
     except AlrunError as e:
         print(f"alrun: error: {e}", file=sys.stderr)
+        if _ray_worker() is not None:  # a task error, which Ray does not retry; exiting the
+            raise  # worker is a crash, retried max_retries times with the same error
         sys.exit(2)
     except KeyboardInterrupt:
         resume = " and every saved answer; run the same command to resume"
@@ -307,4 +362,7 @@ def main() -> None:
         print(f"alrun {version('alrun')}")
         return
     register_schema()
+    # conf/hydra/launcher/ray.yaml shares its name with the Ray plugin's schema on purpose: the
+    # schema checks its keys. Hydra 1.3 still does that, with a deprecation warning per compose.
+    warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/ray' is validated against")
     _hydra_main()

@@ -141,6 +141,7 @@ def test_typo_in_top_level_key_fails_at_compose():
         ("submitit_local", "LocalLauncher"),
         ("submitit_slurm", "SlurmLauncher"),
         ("slurm", "SlurmLauncher"),  # ours: submitit_slurm with cluster defaults
+        ("ray", "RayLauncher"),  # ours: hydra-ray-launcher's, for a running cluster
     ],
 )
 def test_launcher_plugins_compose(launcher, target):
@@ -150,6 +151,12 @@ def test_launcher_plugins_compose(launcher, target):
     assert cfg.hydra.launcher._target_.endswith(target)
     if launcher == "slurm":
         assert cfg.hydra.launcher.cpus_per_task == 2 and cfg.hydra.launcher.timeout_min == 120
+        assert cfg.hydra.launcher.max_num_timeout == 3  # requeued after a time-out, resumed
+    if launcher == "ray":
+        ray = cfg.hydra.launcher.ray
+        # null: the plugin's 75 MB default makes ray.init refuse a running cluster
+        assert ray.init.address == "auto" and ray.init.object_store_memory is None
+        assert ray.remote.num_cpus == 2 and ray.remote.max_calls == 1
 
 
 def test_study_presets_sweep_what_their_readmes_say():
