@@ -9,6 +9,11 @@ loop). Each client thread asks `/api/next`, answers with a random topic through
 `/api/answer`, and repeats. Checked: no request failed, and the database holds exactly the
 answers the clients were told were stored (200), each task once: nothing lost, nothing doubled.
 Prints the answer latency (median, p95, max) and the answers per second.
+
+`--overlap 2 --reviewers 2`: each task goes to 2 sessions (random topics: most disagree) and
+reviewer sessions decide the disagreements; then each task must hold exactly 2 answers from 2
+sessions, and every disagreement exactly one decision, the ones the reviewers were told were
+stored.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +59,23 @@ def _call(url: str, body: Any = None) -> tuple[int, Any]:
         return e.code, json.loads(e.read() or b"{}")
 
 
-def run_load(seconds: float, clients: int, batch: int = 40, seed: int = 0) -> dict[str, Any]:
-    """Drive the annotator for `seconds` with `clients` threads; every number measured."""
+def run_load(
+    seconds: float,
+    clients: int,
+    batch: int = 40,
+    seed: int = 0,
+    overlap: int = 1,
+    reviewers: int = 0,
+) -> dict[str, Any]:
+    """Drive the annotator for `seconds` with `clients` (and `reviewers`) threads; every
+    number measured."""
     texts = _texts()
     folder = tempfile.TemporaryDirectory()
     store = Store(f"sqlite:///{Path(folder.name) / DB_FILE}")
-    ann = Annotator(store, "multiclass", TOPICS, {}, lease_seconds=60)
+    leads = frozenset(f"r{k}" for k in range(reviewers))
+    ann = Annotator(
+        store, "multiclass", TOPICS, {}, lease_seconds=60, overlap=overlap, reviewers=leads
+    )
     server = serve(ann, "127.0.0.1", 0, Auth(None, None))
     base = f"http://127.0.0.1:{server.server_address[1]}"
     deadline = time.monotonic() + seconds
@@ -85,13 +102,13 @@ def run_load(seconds: float, clients: int, batch: int = 40, seed: int = 0) -> di
         ann.finish("load test over")
 
     stored: list[tuple[int, int, str]] = []
+    decided: list[tuple[int, int, str]] = []
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
 
-    def client(k: int) -> None:
+    def client(k: int, session: str) -> None:
         rng = np.random.default_rng([seed, k])
-        session = f"c{k}"
         while True:
             code, got = _call(f"{base}/api/next?session={session}")
             if code != 200:
@@ -110,14 +127,16 @@ def run_load(seconds: float, clients: int, batch: int = 40, seed: int = 0) -> di
             took = time.perf_counter() - t0
             with lock:
                 if code == 200:
-                    stored.append((task["round"], task["index"], session))
+                    done = decided if session in leads else stored
+                    done.append((task["round"], task["index"], session))
                     latencies.append(took)
                 else:
                     errors.append(f"answer {code} {got}")
 
     loop_thread = threading.Thread(target=loop, daemon=True)
     loop_thread.start()
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    sessions = [f"c{k}" for k in range(clients)] + sorted(leads)
+    threads = [threading.Thread(target=client, args=(k, s)) for k, s in enumerate(sessions)]
     t_start = time.monotonic()
     for t in threads:
         t.start()
@@ -126,6 +145,8 @@ def run_load(seconds: float, clients: int, batch: int = 40, seed: int = 0) -> di
     wall = time.monotonic() - t_start
     loop_thread.join(10)
     rows = [(a["round"], a["index"], a["session"]) for a in store.active()]
+    decisions = [(a["round"], a["index"], a["session"]) for a in store.active(decision=True)]
+    per_task = Counter((r, i) for r, i, _ in rows)
     server.shutdown()
     server.server_close()
     store.close()
@@ -138,7 +159,13 @@ def run_load(seconds: float, clients: int, batch: int = 40, seed: int = 0) -> di
         "answers_sent": len(stored),
         "rows": len(rows),
         "same_answers": sorted(rows) == sorted(stored),
-        "doubled": len(rows) - len(set((r, i) for r, i, _ in rows)),
+        # answers beyond k on a task, or a session's second answer to one
+        "doubled": sum(max(0, n - overlap) for n in per_task.values()) + len(rows) - len(set(rows)),
+        "tasks_short_of_k": sum(n < overlap for n in per_task.values()),
+        "decisions_sent": len(decided),
+        "decisions": len(decisions),
+        "same_decisions": sorted(decisions) == sorted(decided),
+        "decided_twice": len(decisions) - len({(r, i) for r, i, _ in decisions}),
         "errors": errors[:5],
         "n_errors": len(errors),
         "answers_per_second": round(len(stored) / wall, 1),
@@ -156,8 +183,13 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--batch", type=int, default=40)
+    p.add_argument("--overlap", type=int, default=1, help="annotator sessions per task")
+    p.add_argument("--reviewers", type=int, default=0, help="reviewer sessions (overlap >= 2)")
     args = p.parse_args()
-    print(json.dumps(run_load(args.seconds, args.clients, args.batch), indent=2))
+    got = run_load(
+        args.seconds, args.clients, args.batch, overlap=args.overlap, reviewers=args.reviewers
+    )
+    print(json.dumps(got, indent=2))
 
 
 if __name__ == "__main__":
