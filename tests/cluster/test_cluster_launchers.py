@@ -245,3 +245,23 @@ def test_ray_sweep_gives_the_joblib_sweeps_runs(ray_head, run_alrun, tmp_path, c
     cache_filled_once(sweep, cache)
     local = run_alrun(*JOBLIB, name="joblib", cache=tmp_path / "joblib-cache")
     assert len(runs(sweep)) == 4 and runs(sweep) == runs(local)
+
+
+def test_a_ray_job_refuses_a_relative_path(ray_head, tmp_path, bbc_slice):
+    """A Ray task runs where `ray start` ran (the repository here): a relative cache_dir given
+    from another folder would name another folder, so the job stops and names the key."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    args = ("seed=0", "candidates=[tfidf_logreg]", "strategy=random", "loop.budget=20")
+    args += ("loop.initial_strategy=random", "logger=none", *RAY_ARGS)
+    done = subprocess.run(
+        [*ALRUN, "-m", *args, f"hydra.sweep.dir={tmp_path / 'sweep'}", "cache_dir=rel-cache"],
+        cwd=elsewhere,
+        env={**os.environ, "ALRUN_DATA_DIR": str(bbc_slice), "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert "cache_dir=rel-cache: relative, and this job runs in" in done.stderr + done.stdout
+    assert not (elsewhere / "rel-cache").exists() and not (ROOT / "rel-cache").exists()
