@@ -60,8 +60,15 @@ def value(answer: dict[str, Any], kind: str) -> Hashable | None:
 
 def agree(answers: Sequence[dict[str, Any]], kind: str) -> bool:
     """All answers of one item say the same (answer and label, or answer and entities)."""
-    said = {(a["answer"], value(a, kind) if a["answer"] == "accept" else None) for a in answers}
-    return len(said) == 1
+    return len({(a["answer"], value(a, kind)) for a in answers}) == 1
+
+
+def by_item(answers: Sequence[dict[str, Any]]) -> dict[tuple[int, int], list[dict[str, Any]]]:
+    """Stored answers -> each task's (round, pool index) answers, in the order given."""
+    out: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for a in answers:
+        out.setdefault((a["round"], a["index"]), []).append(a)
+    return out
 
 
 def versions(answers: Sequence[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -369,7 +369,7 @@ def _db_tasks(source: str, final: bool = False) -> list[Task]:
     sessions), with `versions`, the annotators' answers and their sessions (as Prodigy's
     review recipe writes). `final`: only the answer each item ended with.
     """
-    from alrun.web.store import DB_FILE, EVAL_ROUND, Store, db_url
+    from alrun.web.store import DB_FILE, Store, db_url
 
     path = Path(source)
     if "://" not in source and not (path / DB_FILE if path.is_dir() else path).is_file():
@@ -381,38 +381,36 @@ def _db_tasks(source: str, final: bool = False) -> list[Task]:
             raise AlrunError(f"{source}: not an alrun annotation database (no label set saved)")
         shown = {(rnd, t["index"]): t for rnd in store.rounds() for t in store.batch(rnd)}
         tasks = []
+        answers, decided = store.active(), store.active(decision=True)
         if not final:
-            for a in store.active():
-                tasks += _answer_tasks(shown[(a["round"], a["index"])], a, labels, EVAL_ROUND)
-        return tasks + _final_tasks(source, store, shown, labels, final)
+            for a in answers:
+                tasks += _answer_tasks(shown[(a["round"], a["index"])], a, labels)
+        return tasks + _final_tasks(source, answers, decided, shown, labels, final)
     finally:
         store.close()
 
 
 def _final_tasks(
     source: str,
-    store: Any,
+    answers: list[dict[str, Any]],
+    decisions: list[dict[str, Any]],
     shown: dict[tuple[int, int], dict[str, Any]],
     labels: list[str],
     final: bool,
 ) -> list[Task]:
     """Each item's final answer: with several annotators the adjudicated one (a reviewer's
     decision, or the answer they agreed on), marked; a lone answer only with `final`."""
-    from alrun.agreement import agree, versions
-    from alrun.web.store import EVAL_ROUND
+    from alrun.agreement import agree, by_item, versions
 
-    items: dict[tuple[int, int], list[dict[str, Any]]] = {}
-    for a in store.active():
-        items.setdefault((a["round"], a["index"]), []).append(a)
-    decided = {(d["round"], d["index"]): d for d in store.active(decision=True)}
+    decided = {(d["round"], d["index"]): d for d in decisions}
     tasks, pending = [], 0
-    for key, got in items.items():
+    for key, got in by_item(answers).items():
         kind = shown[key]["kind"]
         if key in decided:
             end, how, who = decided[key], "review", decided[key]["session"]
         elif len(got) == 1:
             if final:
-                tasks += _answer_tasks(shown[key], got[0], labels, EVAL_ROUND)
+                tasks += _answer_tasks(shown[key], got[0], labels)
             continue
         elif agree(got, kind):
             end, how = got[0], "agreed"
@@ -423,7 +421,7 @@ def _final_tasks(
         said = versions(got, kind)
         tasks += [
             {**t, "_annotator_id": who, "_session_id": who, "versions": said}
-            for t in _answer_tasks(shown[key], end, labels, EVAL_ROUND, {"adjudicated": how})
+            for t in _answer_tasks(shown[key], end, labels, {"adjudicated": how})
         ]
     if pending:
         print(
@@ -438,13 +436,14 @@ def _answer_tasks(
     t: dict[str, Any],
     a: dict[str, Any],
     labels: list[str],
-    eval_round: int,
     extra_meta: dict[str, Any] | None = None,
 ) -> list[Task]:
     """One stored answer `a` to the shown task `t` -> its Prodigy task(s)."""
+    from alrun.web.store import EVAL_ROUND
+
     who = {"_annotator_id": a["session"], "_session_id": a["session"]}
     meta = {"id": a["item_id"], "round": a["round"], "index": a["index"], **(extra_meta or {})}
-    if a["round"] == eval_round:
+    if a["round"] == EVAL_ROUND:
         meta["eval"] = True
     if t["kind"] == "multiclass":
         task = prodigy.textcat_task(t["text"], a["label"] or "", labels, meta)

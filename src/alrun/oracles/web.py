@@ -275,11 +275,9 @@ class WebOracle(Oracle):
     def _agreement(self, rnd: int | None) -> dict[str, Any]:
         """Annotator agreement on round `rnd`'s batch (None: every batch, the evaluation
         sample's too), from the database: what every session answered, and the decisions."""
-        items: dict[tuple[int, int], list[dict[str, Any]]] = {}
-        for a in self.store.active(rnd):
-            items.setdefault((a["round"], a["index"]), []).append(a)
+        items = agreement.by_item(self.store.active(rnd)).values()
         reviewed = len(self.store.active(rnd, decision=True))
-        return agreement.summarize(list(items.values()), self.kind, self.labels, reviewed)
+        return agreement.summarize(list(items), self.kind, self.labels, reviewed)
 
     def round_fields(self, rnd: int) -> dict[str, Any]:
         """With oracle.overlap >= 2, the round's row gets the agreement on its batch."""

@@ -211,8 +211,11 @@ class Annotator:
         return sum(i == index and s != but for s, (i, _) in self._leases.items())
 
     def _open_to(self, index: int, session: str) -> bool:
-        """An annotator may take the task: not final, not answered by it, and fewer than k
-        answers and leases of others."""
+        """The session may take (or keep) the task. A reviewer: it waits for review and no
+        other session holds it. An annotator: not final, not answered by it, and fewer than
+        k answers and leases of others."""
+        if session in self.reviewers:
+            return self._in_review(index) and self._holders(index, session) == 0
         got = self._answers.get(index, [])
         return (
             index not in self._done
@@ -245,22 +248,11 @@ class Annotator:
             if self.state == "labelling":
                 self._expire()
                 held = self._held(session)
-                if held is not None and reviewer and not self._in_review(held):
-                    held = None  # an annotator's undo took it out of review
+                if held is not None and not self._open_to(held, session):
+                    held = None  # e.g. an annotator's undo took it out of review
                 if held is None:
-                    held = next(
-                        (
-                            t["index"]
-                            for t in self.tasks
-                            if (
-                                self._in_review(t["index"])
-                                and self._holders(t["index"], session) == 0
-                                if reviewer
-                                else self._open_to(t["index"], session)
-                            )
-                        ),
-                        None,
-                    )
+                    open_ = (t["index"] for t in self.tasks if self._open_to(t["index"], session))
+                    held = next(open_, None)
                 if held is not None:
                     self._lease(session, held)
                     task = self._task(held)
